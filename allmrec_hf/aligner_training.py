@@ -1,0 +1,300 @@
+"""Training and evaluating stage 1 with `transformers.Trainer`.
+
+The CF backbone is frozen, so every ``x_u`` is computed once before training; item texts are tokenised once for the
+whole catalog, and each batch only gathers the rows of its distinct items (a frozen sentence encoder is even run only
+once). Negatives are drawn per step from a seeded sampler, one per user, outside the user's training items.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import AutoModel, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+
+from .backbones.training import EpochNegativesCallback, user_representations
+from .configuration_aligner import ALIGNER_PRESETS, TEXT_ENCODER_TRAINING
+from .data.batching import EpochNegatives, TensorRows, collate_rows, interaction_keys, left_pad, training_sequences
+from .data.prepared import PreparedDataset
+from .evaluation import protocol_metrics
+from .model_card import protocol_card_data
+from .modeling_aligner import ALLMRecAlignerModel
+from .runs import checkpoint_dir, save_run
+from .sentence_encoder import DEFAULT_TEXT_ENCODER, load_sentence_transformer
+
+
+logger = logging.getLogger(__name__)
+
+
+TRAINING_ITEMS = ("last", "all")
+
+
+def catalog_texts(model: ALLMRecAlignerModel, dataset: PreparedDataset) -> list[str]:
+    """The text of every item as the config writes it; index 0 (padding) is empty."""
+    missing = sorted(set(model.config.text_template_fields) - set(dataset.items.column_names))
+    if missing:
+        raise ValueError(f"text_template {model.config.text_template!r} reads {missing}, which the item table lacks")
+    columns = {name: dataset.items[name] for name in model.config.text_template_fields}
+    return [""] + [
+        model.config.item_text({name: values[i] for name, values in columns.items()}) for i in range(dataset.num_items)
+    ]
+
+
+def tokenize_catalog(tokenizer, texts: list[str], max_length: int) -> tuple[torch.LongTensor, torch.LongTensor]:
+    """Tokenise every item text once: right-padded ``(items, max_length)`` ids and the real length of each row."""
+    encoded = tokenizer(texts, truncation=True, max_length=max_length, padding="max_length", return_tensors="pt")
+    return encoded["input_ids"], encoded["attention_mask"].sum(1)
+
+
+def aligner_training_rows(cf_backbone, split, training_items: str = "last") -> tuple[TensorRows, torch.LongTensor]:
+    """One row per (user, next item) pair with ``x_u`` precomputed: the last training item of each user by default
+    (paper), or every item after the first (``training_items="all"``, section 5.4.2)."""
+    if training_items not in TRAINING_ITEMS:
+        raise ValueError(f"training_items must be one of {TRAINING_ITEMS}, got {training_items!r}")
+    sequences = training_sequences(split)
+    length = cf_backbone.config.max_sequence_length
+    inputs = left_pad([sequence[:-1] for sequence in sequences], length)
+    positives = left_pad([sequence[1:] for sequence in sequences], length)
+    if training_items == "last":
+        users = user_representations(
+            cf_backbone, {"history": [s[:-1] for s in sequences], "user_id": split["user_id"]}
+        )
+        rows = TensorRows(user_representations=users, positive_ids=positives[:, -1], row=torch.arange(len(sequences)))
+    else:
+        cf_backbone.eval()
+        with torch.no_grad():
+            states = torch.cat(
+                [
+                    cf_backbone.sequence_representations(
+                        inputs[start : start + 512], torch.tensor(split["user_id"][start : start + 512])
+                    )
+                    for start in range(0, len(inputs), 512)
+                ]
+            )
+        real = positives != 0
+        rows = TensorRows(
+            user_representations=states[real],
+            positive_ids=positives[real],
+            row=torch.arange(len(sequences)).unsqueeze(1).expand_as(positives)[real],
+        )
+    return rows, interaction_keys(sequences, cf_backbone.config.num_items)
+
+
+class AlignerCollator:
+    """Adds one negative per user and the texts of the batch's distinct items (or their precomputed embeddings,
+    when the sentence encoder is frozen)."""
+
+    def __init__(self, negatives: EpochNegatives, text_input_ids=None, text_lengths=None, frozen_text_embeddings=None):
+        if frozen_text_embeddings is None and text_input_ids is None:
+            raise ValueError("pass either the tokenised catalog or precomputed text embeddings")
+        self.negatives = negatives
+        self.text_input_ids = text_input_ids
+        self.text_lengths = text_lengths
+        self.frozen_text_embeddings = frozen_text_embeddings
+
+    def __call__(self, features):
+        batch = collate_rows(features)
+        rows = batch.pop("row")
+        batch["negative_ids"] = self.negatives(rows)[:, 0]
+        items = torch.cat([batch["positive_ids"], batch["negative_ids"]])
+        if self.frozen_text_embeddings is not None:
+            batch["text_embeddings"] = self.frozen_text_embeddings[items]
+            return batch
+        distinct, batch["text_index"] = torch.unique(items, return_inverse=True)
+        lengths = self.text_lengths[distinct]
+        width = int(lengths.max())
+        batch["text_input_ids"] = self.text_input_ids[distinct, :width]
+        batch["text_attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        return batch
+
+
+@dataclass
+class AlignerTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the paper's stage-1 defaults: Adam (lr 1e-4, betas 0.9/0.98), batch 32, 10 epochs,
+    a checkpoint at most once per epoch."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Where the stage-1 model is written."})
+    num_train_epochs: float = field(default=10.0)
+    learning_rate: float = field(default=1e-4)
+    adam_beta2: float = field(default=0.98)
+    weight_decay: float = field(default=0.0)
+    max_grad_norm: float = field(default=0.0)
+    lr_scheduler_type: str = field(default="constant")
+    per_device_train_batch_size: int = field(default=32)
+    eval_strategy: IntervalStrategy | str = field(default="no")
+    save_strategy: SaveStrategy | str = field(default="epoch")
+    save_total_limit: int | None = field(default=1)
+    logging_steps: float = field(default=50)
+    remove_unused_columns: bool = field(default=False)
+    dataloader_num_workers: int = field(default=0)
+    text_encoder_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Learning rate of the sentence encoder when it should differ from --learning_rate (which then "
+            "drives the autoencoders, trained from scratch). Default: one rate for all, as the paper."
+        },
+    )
+    training_items: str = field(
+        default="last",
+        metadata={
+            "help": "Train on each user's last item (paper) or on all items (section 5.4.2).",
+            "choices": list(TRAINING_ITEMS),
+        },
+    )
+
+
+def build_aligner_trainer(
+    model: ALLMRecAlignerModel,
+    dataset: PreparedDataset,
+    tokenizer,
+    args: AlignerTrainingArguments,
+    train_split: str = "train",
+) -> tuple[Trainer, tuple[torch.LongTensor, torch.LongTensor]]:
+    """A Trainer for stage 1, and the tokenised catalog (reused by `ALLMRecAlignerModel.refresh_catalog`)."""
+    rows, keys = aligner_training_rows(model.cf_backbone, dataset.splits[train_split], args.training_items)
+    catalog = tokenize_catalog(tokenizer, catalog_texts(model, dataset), model.config.max_text_length)
+    negatives = EpochNegatives(dataset.num_items, keys, int(rows.columns["row"].max()) + 1, 1, seed=args.seed + 1)
+    if model.config.text_encoder_training == "frozen":
+        collator = AlignerCollator(negatives, frozen_text_embeddings=model.encode_catalog_texts(*catalog).cpu())
+    else:
+        collator = AlignerCollator(negatives, *catalog)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        data_collator=collator,
+        callbacks=[EpochNegativesCallback(negatives)],
+    )
+    return trainer, catalog
+
+
+def evaluate_aligner(model: ALLMRecAlignerModel, dataset: PreparedDataset, split: str = "test") -> dict:
+    """The stage-1 scorers on a split's stored candidates: the joint scorer (keys without prefix), the text path
+    (``text_`` keys) and the frozen CF backbone itself (``cf_`` keys), each with cold/warm Hit@1."""
+    rows = dataset.splits[split]
+    users = user_representations(model.cf_backbone, rows).to(model.device)
+    candidates = torch.tensor(rows["candidates"], device=model.device)
+    targets = rows["target"]
+    results = {}
+    for prefix, path in (("", "joint"), ("text_", "text")):
+        scores = model.score_candidates(users, candidates, path)
+        results.update(protocol_metrics(scores, candidates, targets, dataset.popularity, prefix=prefix))
+    with torch.no_grad():
+        cf_scores = torch.einsum("bd,bcd->bc", users, model.cf_backbone.item_embeddings()[candidates])
+    results.update(protocol_metrics(cf_scores, candidates, targets, dataset.popularity, prefix="cf_"))
+    return results
+
+
+@dataclass
+class AlignerArguments:
+    """What stage 1 aligns: the data, the frozen CF model, the text encoder and the stage-1 settings (the preset's
+    values unless given)."""
+
+    data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
+    cf_model: str = field(
+        default=None, metadata={"help": "A trained CF backbone (examples/train_cf.py), folder or Hub id."}
+    )
+    text_encoder: str = field(
+        default=DEFAULT_TEXT_ENCODER, metadata={"help": "Any sentence-transformers id or folder."}
+    )
+    text_encoder_revision: str | None = field(default=None, metadata={"help": "Hub revision of the text encoder."})
+    preset: str = field(
+        default="paper",
+        metadata={"help": "Defaults of the paper or of the reference code.", "choices": list(ALIGNER_PRESETS)},
+    )
+    alpha: float | None = field(default=None, metadata={"help": "Item reconstruction weight (default: the preset's)."})
+    beta: float | None = field(default=None, metadata={"help": "Text reconstruction weight (default: the preset's)."})
+    text_template: str | None = field(
+        default=None, metadata={"help": "Item text, e.g. 'Title: {title}, Description: {description}'."}
+    )
+    score: str | None = field(
+        default=None, metadata={"help": "Recommendation logit: dot or mean (default: the preset's)."}
+    )
+    loss_aggregation: str | None = field(default=None, metadata={"help": "mean or sum over positive/negative items."})
+    latent_size: int = field(default=128, metadata={"help": "Width d' of the joint embeddings."})
+    max_text_length: int = field(default=128, metadata={"help": "Tokens of item text read by the sentence encoder."})
+    text_encoder_training: str = field(
+        default="full",
+        metadata={
+            "help": "Fine-tune the sentence encoder fully, not at all, or its top layers.",
+            "choices": list(TEXT_ENCODER_TRAINING),
+        },
+    )
+    text_encoder_trainable_layers: int = field(
+        default=0, metadata={"help": "Layers trained with --text_encoder_training top_layers."}
+    )
+    use_matching_loss: bool = field(default=True, metadata={"help": "Ablation switch (paper Table 6)."})
+    use_reconstruction_losses: bool = field(default=True, metadata={"help": "Ablation switch (paper Table 6)."})
+    use_recommendation_loss: bool = field(default=True, metadata={"help": "Ablation switch (paper Table 6)."})
+    train_split: str = field(default="train", metadata={"help": "Split to train on (e.g. few_shot_128)."})
+    keep_checkpoints: bool = field(default=False, metadata={"help": "Keep Trainer's resumable checkpoints."})
+
+    def config_kwargs(self) -> dict:
+        settings = dict(ALIGNER_PRESETS[self.preset])
+        for name in ("alpha", "beta", "text_template", "score", "loss_aggregation"):
+            if getattr(self, name) is not None:
+                settings[name] = getattr(self, name)
+        names = ("latent_size", "max_text_length", "text_encoder_training", "text_encoder_trainable_layers",
+                 "use_matching_loss", "use_reconstruction_losses", "use_recommendation_loss")  # fmt: skip
+        settings.update({name: getattr(self, name) for name in names})
+        return {**settings, "preset": self.preset, "sentence_encoder_name_or_path": self.text_encoder}
+
+
+def trained_items(dataset: PreparedDataset, split: str) -> np.ndarray:
+    """Which items a training split holds (the others have no interactions and use the text path)."""
+    present = np.zeros(dataset.num_items + 1, dtype=bool)
+    present[np.concatenate([np.asarray(s) for s in training_sequences(dataset.splits[split])])] = True
+    return present
+
+
+def run_stage1(args: AlignerArguments, training_args: AlignerTrainingArguments) -> dict:
+    """Train stage 1, store the catalog's joint embeddings, score the LLM-free scorers on the test (and cold-user)
+    candidates and write model, tokenizer, ``eval_results.json`` and a model card to ``training_args.output_dir``."""
+    if not (args.data_dir and args.cf_model and training_args.output_dir):
+        raise ValueError("data_dir, cf_model and output_dir are required")
+    output_dir = training_args.output_dir
+    training_args.output_dir = checkpoint_dir(output_dir)
+    set_seed(training_args.seed)
+    dataset = PreparedDataset.load(args.data_dir)
+    cf_backbone = AutoModel.from_pretrained(args.cf_model)
+    if cf_backbone.config.num_items != dataset.num_items:
+        raise ValueError(
+            f"{args.cf_model} knows {cf_backbone.config.num_items} items but {args.data_dir} has {dataset.num_items}"
+        )
+    sentence_transformer = load_sentence_transformer(args.text_encoder, args.text_encoder_revision)
+    model = ALLMRecAlignerModel.from_components(cf_backbone, sentence_transformer, **args.config_kwargs())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info("stage 1 on %s: %d trainable parameters, text encoder %s", args.data_dir, trainable, args.text_encoder)
+
+    trainer, catalog = build_aligner_trainer(
+        model, dataset, sentence_transformer.tokenizer, training_args, args.train_split
+    )
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    model.refresh_catalog(*catalog, item_has_interactions=trained_items(dataset, args.train_split))
+    model.mean_user_representation.copy_(trainer.train_dataset.columns["user_representations"].mean(0))
+    results = evaluate_aligner(model, dataset, "test")
+    if len(dataset.splits["cold_users"]):
+        results.update({f"cold_users_{k}": v for k, v in evaluate_aligner(model, dataset, "cold_users").items()})
+    results.update(
+        {"train_seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / training_args.num_train_epochs, 1)}
+    )
+    if trainer.is_world_process_zero():
+        model.config.card_data = protocol_card_data(
+            dataset, args.data_dir, results, {"epochs": training_args.num_train_epochs}
+        )
+        settings = {"model": vars(args), "training": training_args.to_dict()}
+        save_run(
+            output_dir,
+            model,
+            results,
+            settings,
+            args.keep_checkpoints,
+            extra=sentence_transformer.tokenizer.save_pretrained,
+        )
+    return results

@@ -1,0 +1,29 @@
+"""Collaborative-filtering backbones as `PreTrainedModel`s sharing one interface: `item_embeddings()` gives ``E`` and
+`user_representation(input_ids, user_ids)` gives ``x_u``."""
+
+from .configuration_gru4rec import GRU4RecConfig
+from .configuration_ncf import NCFConfig
+from .configuration_nextitnet import NextItNetConfig
+from .configuration_sasrec import SASRecConfig
+from .modeling_gru4rec import GRU4RecModel
+from .modeling_ncf import NCFModel
+from .modeling_nextitnet import NextItNetModel
+from .modeling_recommender import CFBackboneConfig, CFBackbonePreTrainedModel, RecommenderOutput
+from .modeling_sasrec import SASRecModel
+from .training import BACKBONES
+
+
+__all__ = [
+    "BACKBONES",
+    "CFBackboneConfig",
+    "CFBackbonePreTrainedModel",
+    "GRU4RecConfig",
+    "GRU4RecModel",
+    "NCFConfig",
+    "NCFModel",
+    "NextItNetConfig",
+    "NextItNetModel",
+    "RecommenderOutput",
+    "SASRecConfig",
+    "SASRecModel",
+]

@@ -1,0 +1,287 @@
+"""Training and evaluating CF backbones with `transformers.Trainer` on a prepared dataset.
+
+Training rows are built once as tensors (left-padded input windows and next-item positives); the collator stacks
+them and draws one seeded negative per position outside the user's training sequence, as SASRec does. Validation
+scores the stored validation candidates every epoch; early stopping and ``load_best_model_at_end`` keep the best
+checkpoint by NDCG@10.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+
+from ..data.batching import (
+    EpochNegatives,
+    TensorRows,
+    by_length,
+    candidate_rows,
+    collate_rows,
+    interaction_keys,
+    left_pad,
+    map_rows,
+    training_sequences,
+)
+from ..data.prepared import PreparedDataset
+from ..evaluation import per_user_metrics, protocol_metrics, ranking_metrics
+from ..model_card import protocol_card_data
+from ..runs import checkpoint_dir, save_run
+from .configuration_gru4rec import GRU4RecConfig
+from .configuration_ncf import NCFConfig
+from .configuration_nextitnet import NextItNetConfig
+from .configuration_sasrec import SASRecConfig
+from .modeling_gru4rec import GRU4RecModel
+from .modeling_ncf import NCFModel
+from .modeling_nextitnet import NextItNetModel
+from .modeling_recommender import CFBackbonePreTrainedModel
+from .modeling_sasrec import SASRecModel
+
+
+BACKBONES = {
+    "sasrec": (SASRecConfig, SASRecModel),
+    "gru4rec": (GRU4RecConfig, GRU4RecModel),
+    "nextitnet": (NextItNetConfig, NextItNetModel),
+    "ncf": (NCFConfig, NCFModel),
+}
+
+
+logger = logging.getLogger(__name__)
+
+
+def backbone_training_rows(split, max_length: int, num_items: int) -> tuple[TensorRows, torch.LongTensor]:
+    """Rows for next-item training and the sorted keys of every user's training items (for negative sampling)."""
+    sequences = training_sequences(split)
+    rows = TensorRows(
+        ("input_ids", "positive_ids"),
+        input_ids=left_pad([sequence[:-1] for sequence in sequences], max_length),
+        positive_ids=left_pad([sequence[1:] for sequence in sequences], max_length),
+        user_ids=torch.tensor(split["user_id"], dtype=torch.long),
+        row=torch.arange(len(sequences)),
+    )
+    return rows, interaction_keys(sequences, num_items)
+
+
+class BackboneCollator:
+    """Stacks rows; for training rows, adds the epoch's negative of every real position and drops the row index."""
+
+    def __init__(self, negatives: EpochNegatives | None):
+        self.negatives = negatives
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        batch = collate_rows(features)
+        rows = batch.pop("row", None)
+        if "positive_ids" in batch:
+            negatives = self.negatives(rows, batch["positive_ids"].shape[1])
+            batch["negative_ids"] = negatives.masked_fill(batch["positive_ids"] == 0, 0)
+        return batch
+
+
+class EpochNegativesCallback(TrainerCallback):
+    """Moves the negatives to the epoch Trainer is starting (also right after a resume)."""
+
+    def __init__(self, negatives: EpochNegatives):
+        self.negatives = negatives
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.negatives.set_epoch(int(state.epoch or 0))
+
+
+@dataclass
+class CFTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the SASRec reference defaults: Adam (lr 1e-3, betas 0.9/0.98), batch 128, up to 200
+    epochs, constant learning rate, no gradient clipping, validation every epoch, best checkpoint by NDCG@10."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Where the trained backbone is written."})
+    num_train_epochs: float = field(default=200.0)
+    learning_rate: float = field(default=1e-3)
+    adam_beta2: float = field(default=0.98)
+    weight_decay: float = field(default=0.0)
+    max_grad_norm: float = field(default=0.0)
+    lr_scheduler_type: str = field(default="constant")
+    per_device_train_batch_size: int = field(default=128)
+    per_device_eval_batch_size: int = field(default=1024)
+    eval_strategy: IntervalStrategy | str = field(default="epoch")
+    save_strategy: SaveStrategy | str = field(default="epoch")
+    logging_strategy: IntervalStrategy | str = field(default="epoch")
+    save_total_limit: int | None = field(default=1)
+    load_best_model_at_end: bool = field(default=True)
+    metric_for_best_model: str | None = field(default="ndcg@10")
+    greater_is_better: bool | None = field(default=True)
+    remove_unused_columns: bool = field(default=False)
+    dataloader_num_workers: int = field(default=0)
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={
+            "help": "group_by_length batches users of similar history length (shuffled mega-batches), so steps skip "
+            "most padding; 'random' is the plain shuffle."
+        },
+    )
+    early_stopping_patience: int = field(
+        default=20,
+        metadata={"help": "Stop after this many evaluations without a better validation NDCG@10 (0: never)."},
+    )
+
+
+def validation_metrics(prediction) -> dict[str, float]:
+    """``compute_metrics`` for Trainer: Hit@k and NDCG@k of the candidate scores against the target index."""
+    return ranking_metrics(prediction.predictions, prediction.label_ids, cutoffs=(1, 5, 10))
+
+
+def build_backbone_trainer(
+    model: CFBackbonePreTrainedModel,
+    dataset: PreparedDataset,
+    args: CFTrainingArguments,
+    train_split: str = "train",
+) -> Trainer:
+    """A `Trainer` for ``model`` on ``dataset``: next-item BCE on ``train_split``, validation on the stored
+    candidates."""
+    max_length = model.config.max_sequence_length
+    train_rows, train_keys = backbone_training_rows(dataset.splits[train_split], max_length, dataset.num_items)
+    model.register_training_users(train_rows.columns["user_ids"])
+    negatives = EpochNegatives(dataset.num_items, train_keys, len(train_rows), max_length, seed=args.seed + 1)
+    callbacks = [EpochNegativesCallback(negatives)]
+    if args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=by_length(candidate_rows(dataset.splits["validation"], max_length)),
+        data_collator=BackboneCollator(negatives),
+        compute_metrics=validation_metrics,
+        callbacks=callbacks,
+    )
+
+
+def score_rows(model: CFBackbonePreTrainedModel, rows: TensorRows, batch_size: int = 1024, full_catalog: bool = False):
+    """Scores of every row: its candidates ``(rows, num_candidates)`` or, with ``full_catalog``, every item
+    ``(rows, num_items + 1)``."""
+    model.eval()
+
+    def score(batch):
+        if full_catalog:
+            return model.score_all_items(batch["input_ids"], batch["user_ids"])
+        return model.score_candidates(batch["input_ids"], batch["candidate_ids"], batch["user_ids"])
+
+    return map_rows(rows, score, batch_size, model.device).numpy()
+
+
+def user_representations(model: CFBackbonePreTrainedModel, split, batch_size: int = 1024) -> torch.Tensor:
+    """``x_u`` of every row of a split (from its history window), ``(rows, hidden_size)``."""
+    model.eval()
+    rows = TensorRows(
+        ("input_ids",),
+        input_ids=left_pad(split["history"], model.config.max_sequence_length),
+        user_ids=torch.tensor(split["user_id"], dtype=torch.long),
+    )
+    return map_rows(
+        rows, lambda batch: model.user_representation(batch["input_ids"], batch["user_ids"]), batch_size, model.device
+    )
+
+
+def full_catalog_metrics(
+    model, split, max_length: int, batch_size: int = 256, cutoffs=(1, 5, 10, 20)
+) -> dict[str, float]:
+    """Rank the whole catalog for every user, the user's earlier items excluded (except the target, when the user
+    consumed it before): the unsampled protocol of RecBole and SASRec.pytorch's full evaluation."""
+    histories = split["history"]
+    targets = np.asarray(split["target"])
+    inputs = left_pad(histories, max_length)
+    user_ids = torch.tensor(split["user_id"])
+    totals: dict[str, float] = {}
+    for start in range(0, len(targets), batch_size):
+        stop = start + batch_size
+        chunk = TensorRows(("input_ids",), input_ids=inputs[start:stop], user_ids=user_ids[start:stop])
+        scores = score_rows(model, chunk, batch_size, full_catalog=True)
+        for offset, history in enumerate(histories[start:stop]):
+            seen = np.asarray(history, dtype=np.int64)
+            scores[offset, seen[seen != targets[start + offset]]] = -np.inf
+        for name, values in per_user_metrics(scores, targets[start:stop], cutoffs).items():
+            totals[name] = totals.get(name, 0.0) + float(values.sum())
+    return {f"full_{name}": value / len(targets) for name, value in totals.items()}
+
+
+def evaluate_backbone(
+    model: CFBackbonePreTrainedModel,
+    dataset: PreparedDataset,
+    split: str = "test",
+    full_catalog: bool = False,
+    batch_size: int = 1024,
+) -> dict:
+    """Protocol metrics on a split's stored candidates (Hit@1/5/10, NDCG@5/10, Hit@1 on cold and warm targets) and,
+    with ``full_catalog``, full-ranking metrics under ``full_`` keys."""
+    rows = dataset.splits[split]
+    max_length = model.config.max_sequence_length
+    scores = score_rows(model, candidate_rows(rows, max_length), batch_size)
+    results = protocol_metrics(scores, rows["candidates"], rows["target"], dataset.popularity)
+    if full_catalog:
+        results.update(full_catalog_metrics(model, rows, max_length))
+    return results
+
+
+@dataclass
+class BackboneArguments:
+    """What to train: the data, the backbone and its size (every other config field through ``config_overrides``)."""
+
+    data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
+    backbone: str = field(default="sasrec", metadata={"help": "CF model to train.", "choices": list(BACKBONES)})
+    hidden_size: int = field(default=50, metadata={"help": "Width d of E and x_u (50 in the paper)."})
+    max_sequence_length: int = field(default=50, metadata={"help": "Most recent items read per user."})
+    dropout: float | None = field(default=None, metadata={"help": "Dropout rate (default: the backbone's own)."})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "Other config fields as JSON, e.g. '{\"num_blocks\": 3}'."}
+    )
+    train_split: str = field(default="train", metadata={"help": "Split to train on (e.g. few_shot_128)."})
+    full_catalog: bool = field(default=False, metadata={"help": "Also rank the whole catalog (unsampled metrics)."})
+    keep_checkpoints: bool = field(default=False, metadata={"help": "Keep Trainer's resumable checkpoints."})
+
+
+def run_backbone_training(args: BackboneArguments, training_args: CFTrainingArguments) -> dict:
+    """Train a backbone on ``args.data_dir``, score it on the test (and cold-user) candidates and write the model,
+    ``eval_results.json`` and a model card to ``training_args.output_dir``; returns the results."""
+    if not args.data_dir or not training_args.output_dir:
+        raise ValueError("data_dir and output_dir are required")
+    output_dir = training_args.output_dir
+    training_args.output_dir = checkpoint_dir(output_dir)
+    set_seed(training_args.seed)
+    dataset = PreparedDataset.load(args.data_dir)
+    config_class, model_class = BACKBONES[args.backbone]
+    options = {"hidden_size": args.hidden_size, "max_sequence_length": args.max_sequence_length}
+    if args.dropout is not None:
+        options["dropout"] = args.dropout
+    if args.backbone == "ncf":
+        options["num_users"] = dataset.report["num_users"]
+    options.update(json.loads(args.config_overrides or "{}"))
+    model = model_class(config_class(num_items=dataset.num_items, **options))
+    logger.info("training %s (%d parameters) on %s", args.backbone, model.num_parameters(), args.data_dir)
+
+    trainer = build_backbone_trainer(model, dataset, training_args, args.train_split)
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    model = trainer.model
+    results = evaluate_backbone(model, dataset, "test", full_catalog=args.full_catalog)
+    if len(dataset.splits["cold_users"]):
+        results.update({f"cold_users_{k}": v for k, v in evaluate_backbone(model, dataset, "cold_users").items()})
+    results.update(
+        {
+            "backbone": args.backbone,
+            "train_split": args.train_split,
+            "best_validation_ndcg@10": trainer.state.best_metric,
+            "epochs": trainer.state.epoch,
+            "train_seconds": round(seconds, 1),
+            "seconds_per_epoch": round(seconds / max(trainer.state.epoch, 1e-9), 2),
+        }
+    )
+    if trainer.is_world_process_zero():
+        model.config.card_data = protocol_card_data(dataset, args.data_dir, results, {"epochs": trainer.state.epoch})
+        settings = {"model": vars(args), "training": training_args.to_dict()}
+        save_run(output_dir, model, results, settings, keep_checkpoints=args.keep_checkpoints)
+    return results

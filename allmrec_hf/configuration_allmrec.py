@@ -1,0 +1,141 @@
+"""Configuration of stage 2 (paper section 4.2): `ALLMRecForRecommendation`."""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, PreTrainedConfig
+
+from .configuration_aligner import ALLMRecAlignerConfig, sub_config
+from .prompts import PROMPT_DOMAINS
+
+
+ITEM_EMBEDDINGS = ("joint", "text", "cf", "random", "none")
+LLM_DTYPES = ("auto", "float32", "float16", "bfloat16")
+QUANTIZATIONS = (None, "8bit", "4bit")
+SCORE_NORMALIZATIONS = ("sum", "mean")
+
+
+class ALLMRecConfig(PreTrainedConfig):
+    """Configuration of `ALLMRecForRecommendation`.
+
+    The frozen LLM is referenced, never stored: ``llm_name_or_path`` (a Hub id or a folder), ``llm_revision``,
+    ``llm_dtype`` and ``llm_quantization`` say how `from_pretrained` fetches it; ``llm_config`` records its
+    architecture (for the projector width and for building a random LLM in tests).
+
+    Args:
+        aligner_config (`ALLMRecAlignerConfig` or `dict`): The stage-1 model (CF backbone, autoencoders, text encoder).
+        llm_config (`PreTrainedConfig` or `dict`): Config of the causal LLM.
+        llm_name_or_path (`str`, *optional*): Where `from_pretrained` loads the LLM from.
+        llm_revision (`str`, *optional*): Hub revision of the LLM.
+        llm_dtype (`str`, *optional*, defaults to `"auto"`): ``auto``, ``float32``, ``float16`` or ``bfloat16``.
+        llm_quantization (`str`, *optional*): ``"8bit"`` or ``"4bit"`` (bitsandbytes), as the paper runs OPT-6.7B.
+        prompt_domain (`str`, *optional*, defaults to `"item"`):
+            Prompt wording: ``movie`` (watched), ``game`` (played) or ``item`` (bought).
+        history_length (`int`, *optional*, defaults to 10): History titles in the prompt.
+        num_candidates (`int`, *optional*, defaults to 20): Candidate titles in the prompt.
+        item_embeddings (`str`, *optional*, defaults to `"joint"`):
+            The item soft tokens: ``joint`` (``e_i``, and ``q_i`` for items without interactions; the paper),
+            ``text`` (``q_i`` for every item: A-LLMRec (SBERT)), ``cf`` (the CF embeddings ``E_i`` projected
+            directly: MLP-LLM), ``random`` (a fixed random table: Table 7 row 4) or ``none`` (no item soft tokens:
+            Table 7 row 3).
+        use_user_token (`bool`, *optional*, defaults to `True`): Put the user soft token first (Table 7 row 2: off).
+        generation_max_new_tokens (`int`, *optional*, defaults to 64): Generation budget for an answer.
+        generation_repetition_penalty (`float`, *optional*, defaults to 1.5): Greedy generation's penalty (reference).
+        score_normalization (`str`, *optional*, defaults to `"sum"`):
+            Candidate scoring by the ``sum`` or the length-normalised ``mean`` of the answer's token log-likelihoods.
+        score_chunk_size (`int`, *optional*, defaults to 20):
+            Candidates continued at once from one shared prompt cache (lower it for large LLMs).
+        user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
+        llm_pad_token_id / llm_eos_token_id (`int`): The tokenizer's padding and end-of-sequence ids.
+        llm_adapter (`str`, *optional*):
+            ``"lora"`` fine-tunes the LLM through LoRA adapters (the TALLRec baseline); A-LLMRec itself has none.
+        lora_rank / lora_alpha / lora_dropout / lora_target_modules: The LoRA settings (TALLRec: 8, 16, 0.05,
+            the attention query and value projections).
+        card_data (`dict`, *optional*): Training metadata (data, protocol, metrics) for the generated model card.
+    """
+
+    model_type = "allmrec"
+    sub_configs = {"aligner_config": ALLMRecAlignerConfig, "llm_config": AutoConfig}
+
+    def __init__(
+        self,
+        aligner_config=None,
+        llm_config=None,
+        llm_name_or_path: str | None = None,
+        llm_revision: str | None = None,
+        llm_dtype: str = "auto",
+        llm_quantization: str | None = None,
+        prompt_domain: str = "item",
+        history_length: int = 10,
+        num_candidates: int = 20,
+        item_embeddings: str = "joint",
+        use_user_token: bool = True,
+        generation_max_new_tokens: int = 64,
+        generation_repetition_penalty: float = 1.5,
+        score_normalization: str = "sum",
+        score_chunk_size: int = 20,
+        user_token_id: int | None = None,
+        history_token_id: int | None = None,
+        candidate_token_id: int | None = None,
+        llm_pad_token_id: int | None = None,
+        llm_eos_token_id: int | None = None,
+        llm_adapter: str | None = None,
+        lora_rank: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.05,
+        lora_target_modules: list[str] | None = None,
+        card_data: dict | None = None,
+        **kwargs,
+    ):
+        if llm_adapter not in (None, "lora"):
+            raise ValueError(f"llm_adapter must be None or 'lora', got {llm_adapter!r}")
+        if prompt_domain not in PROMPT_DOMAINS:
+            raise ValueError(f"prompt_domain must be one of {sorted(PROMPT_DOMAINS)}, got {prompt_domain!r}")
+        if item_embeddings not in ITEM_EMBEDDINGS:
+            raise ValueError(f"item_embeddings must be one of {ITEM_EMBEDDINGS}, got {item_embeddings!r}")
+        if llm_dtype not in LLM_DTYPES:
+            raise ValueError(f"llm_dtype must be one of {LLM_DTYPES}, got {llm_dtype!r}")
+        if llm_quantization not in QUANTIZATIONS:
+            raise ValueError(f"llm_quantization must be one of {QUANTIZATIONS}, got {llm_quantization!r}")
+        if score_normalization not in SCORE_NORMALIZATIONS:
+            raise ValueError(f"score_normalization must be 'sum' or 'mean', got {score_normalization!r}")
+        if history_length < 1 or num_candidates < 2 or generation_max_new_tokens < 1 or score_chunk_size < 1:
+            raise ValueError(
+                "history_length, generation_max_new_tokens and score_chunk_size must be >= 1 and num_candidates >= 2"
+            )
+        if generation_repetition_penalty <= 0:
+            raise ValueError(f"generation_repetition_penalty must be positive, got {generation_repetition_penalty}")
+        self.aligner_config = sub_config(aligner_config, ALLMRecAlignerConfig)
+        self.llm_config = sub_config(llm_config)
+        self.llm_name_or_path = llm_name_or_path
+        self.llm_revision = llm_revision
+        self.llm_dtype = llm_dtype
+        self.llm_quantization = llm_quantization
+        self.prompt_domain = prompt_domain
+        self.history_length = history_length
+        self.num_candidates = num_candidates
+        self.item_embeddings = item_embeddings
+        self.use_user_token = use_user_token
+        self.generation_max_new_tokens = generation_max_new_tokens
+        self.generation_repetition_penalty = generation_repetition_penalty
+        self.score_normalization = score_normalization
+        self.score_chunk_size = score_chunk_size
+        self.user_token_id = user_token_id
+        self.history_token_id = history_token_id
+        self.candidate_token_id = candidate_token_id
+        self.llm_pad_token_id = llm_pad_token_id
+        self.llm_eos_token_id = llm_eos_token_id
+        self.llm_adapter = llm_adapter
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_target_modules = list(lora_target_modules) if lora_target_modules else ["q_proj", "v_proj"]
+        self.card_data = dict(card_data or {})
+        super().__init__(**kwargs)
+
+    @property
+    def item_tokens(self) -> bool:
+        return self.item_embeddings != "none"
+
+    @property
+    def llm_hidden_size(self) -> int:
+        return self.llm_config.get_text_config().hidden_size

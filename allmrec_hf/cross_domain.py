@@ -1,0 +1,51 @@
+"""The cross-domain scenario (paper 5.2.5): a model trained on one dataset scores another dataset's candidates.
+
+The CF model knows none of the foreign items, so they enter through their text: ``q_i = f_T^enc(SBERT(text))``
+with the source model's stage-1 text path (section 4.1.4), and the source's mean training user stands in for every
+foreign user (the CF model cannot read a foreign history). A CF model alone cannot score a foreign catalog at all.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .aligner_training import catalog_texts, tokenize_catalog
+from .evaluation import protocol_metrics
+from .llm_evaluation import evaluate_scoring
+from .modeling_aligner import ALLMRecAlignerModel
+
+
+@torch.no_grad()
+def foreign_joint_embeddings(aligner: ALLMRecAlignerModel, sentence_tokenizer, dataset) -> torch.Tensor:
+    """``q_i`` of every item of ``dataset`` (row 0 is padding), from its text alone."""
+    input_ids, lengths = tokenize_catalog(
+        sentence_tokenizer, catalog_texts(aligner, dataset), aligner.config.max_text_length
+    )
+    return aligner.text_encoder(aligner.encode_catalog_texts(input_ids, lengths))
+
+
+@torch.no_grad()
+def evaluate_text_path_cross_domain(
+    aligner: ALLMRecAlignerModel, sentence_tokenizer, dataset, split: str = "test"
+) -> dict:
+    """The LLM-free text path on a foreign catalog: ``mean_user · f_I^dec(q_i)``."""
+    joint = foreign_joint_embeddings(aligner, sentence_tokenizer, dataset)
+    rows = dataset.splits[split]
+    candidates = torch.tensor(rows["candidates"], device=joint.device)
+    decoded = aligner.item_decoder(joint[candidates])
+    scores = aligner._logit(aligner.mean_user_representation.expand(len(candidates), 1, -1), decoded)
+    return protocol_metrics(scores, candidates, rows["target"], dataset.popularity)
+
+
+def evaluate_recommender_cross_domain(model, tokenizer, sentence_tokenizer, dataset, split="test", **options) -> dict:
+    """An A-LLMRec model ranking a foreign dataset's candidates by answer likelihood, its items as ``q_i``."""
+    model.attach_foreign_catalog(foreign_joint_embeddings(model.aligner, sentence_tokenizer, dataset))
+    return evaluate_scoring(
+        model,
+        tokenizer,
+        dataset,
+        split,
+        item_embedding_path="foreign",
+        user_representation=model.aligner.mean_user_representation,
+        **options,
+    )

@@ -1,0 +1,171 @@
+"""Turning prepared splits into tensors once, so training steps only index and never loop over users in Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch.nn.utils.rnn import pad_sequence
+
+from ..evaluation import target_positions
+
+
+def left_pad(sequences: list, length: int) -> torch.LongTensor:
+    """The last ``length`` items of each sequence, right-aligned in a zero-padded ``(rows, length)`` tensor."""
+    lengths = np.fromiter((len(sequence) for sequence in sequences), dtype=np.int64, count=len(sequences))
+    kept = np.minimum(lengths, length)
+    output = np.zeros((len(sequences), length), dtype=np.int64)
+    if kept.sum():
+        flat = np.concatenate([np.asarray(sequence, dtype=np.int64) for sequence in sequences])
+        rows = np.repeat(np.arange(len(sequences)), kept)
+        within = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
+        source = np.repeat(np.cumsum(lengths) - kept, kept) + within
+        output[rows, length - np.repeat(kept, kept) + within] = flat[source]
+    return torch.from_numpy(output)
+
+
+def training_sequences(split: Dataset) -> list[list[int]]:
+    """Each row's training sequence: ``history + [target]`` (see `PreparedDataset`)."""
+    return [history + [target] for history, target in zip(split["history"], split["target"])]
+
+
+def interaction_keys(sequences: list, num_items: int) -> torch.LongTensor:
+    """Sorted ``row * (num_items + 1) + item`` keys of every (row, item) pair, for membership tests by
+    `torch.searchsorted`."""
+    lengths = [len(sequence) for sequence in sequences]
+    rows = np.repeat(np.arange(len(sequences), dtype=np.int64), lengths)
+    items = np.concatenate([np.asarray(sequence, dtype=np.int64) for sequence in sequences]) if sequences else rows
+    return torch.from_numpy(np.unique(rows * (num_items + 1) + items))
+
+
+class TensorRows(torch.utils.data.Dataset):
+    """Rows of precomputed tensors that share their first dimension; an item is a dict of row slices.
+
+    ``sequence_columns`` are left-padded ``(rows, max_length)`` item-id columns whose rows are returned without their
+    padding (at least one position), so a sampler can group rows by length (``len(item["input_ids"])``) and
+    `collate_rows` pads each batch only to its own longest row.
+    """
+
+    def __init__(self, sequence_columns: tuple[str, ...] = (), **columns: torch.Tensor):
+        sizes = {name: len(column) for name, column in columns.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"columns differ in length: {sizes}")
+        self.columns = columns
+        self.sequence_columns = sequence_columns
+        if sequence_columns:
+            first = columns[sequence_columns[0]]
+            self.starts = (first.shape[1] - (first != 0).sum(1)).clamp(max=first.shape[1] - 1)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        row = {name: column[index] for name, column in self.columns.items()}
+        for name in self.sequence_columns:
+            row[name] = row[name][self.starts[index] :]
+        return row
+
+    def lengths(self) -> list[int]:
+        width = self.columns[self.sequence_columns[0]].shape[1]
+        return (width - self.starts).tolist()
+
+
+def collate_rows(features: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack rows; 1-D columns of unequal lengths (trimmed sequences) are left-padded to the batch's longest."""
+    batch = {}
+    for name in features[0]:
+        values = [feature[name] for feature in features]
+        if values[0].dim() == 1 and len({len(value) for value in values}) > 1:
+            batch[name] = pad_sequence(values, batch_first=True, padding_value=0, padding_side="left")
+        else:
+            batch[name] = torch.stack(values)
+    return batch
+
+
+def by_length(rows: TensorRows) -> TensorRows:
+    """The same rows ordered by sequence length, so sequential evaluation batches carry little padding (metrics do
+    not depend on row order)."""
+    order = torch.argsort(torch.tensor(rows.lengths()), stable=True)
+    return TensorRows(rows.sequence_columns, **{name: column[order] for name, column in rows.columns.items()})
+
+
+@torch.no_grad()
+def map_rows(rows: TensorRows, function, batch_size: int = 1024, device=None) -> torch.Tensor:
+    """Apply ``function`` to batches of ``rows`` grouped by length (little padding) and return the outputs, one per
+    row, in the rows' original order."""
+    order = (
+        torch.argsort(torch.tensor(rows.lengths()), stable=True) if rows.sequence_columns else torch.arange(len(rows))
+    )
+    outputs = []
+    for start in range(0, len(rows), batch_size):
+        batch = collate_rows([rows[int(index)] for index in order[start : start + batch_size]])
+        outputs.append(function({name: value.to(device) for name, value in batch.items()}).float().cpu())
+    stacked = torch.cat(outputs)
+    restored = torch.empty_like(stacked)
+    restored[order] = stacked
+    return restored
+
+
+def candidate_rows(split: Dataset, max_length: int) -> TensorRows:
+    """Scoring rows of a split: the history window, the stored candidates and the target's index among them."""
+    candidates = torch.tensor(split["candidates"], dtype=torch.long)
+    targets = torch.tensor(split["target"], dtype=torch.long)
+    return TensorRows(
+        ("input_ids",),
+        input_ids=left_pad(split["history"], max_length),
+        candidate_ids=candidates,
+        labels=torch.from_numpy(target_positions(candidates, targets)).long(),
+        user_ids=torch.tensor(split["user_id"], dtype=torch.long),
+    )
+
+
+class EpochNegatives:
+    """One negative item per (row, position) and epoch, never an item of the row's own sequence.
+
+    Each epoch's table is drawn from a generator seeded by ``(seed, epoch)``, so a row's negatives depend on nothing
+    else: not the batch size, the shuffling, the number of processes (``accelerate launch``) or a resumed run.
+    `EpochNegativesCallback` moves the table to Trainer's current epoch.
+
+    Args:
+        num_items (`int`): Catalog size (negatives are drawn from 1..num_items).
+        forbidden (`torch.LongTensor`): Sorted ``row * (num_items + 1) + item`` keys of each row's items.
+        num_rows (`int`): Rows of the training data.
+        width (`int`): Negatives per row (one per position of the input window).
+        seed (`int`): Seed of the draws.
+    """
+
+    def __init__(
+        self, num_items: int, forbidden: torch.LongTensor, num_rows: int, width: int, seed: int, max_rounds: int = 100
+    ):
+        self.num_items = num_items
+        self.forbidden = forbidden
+        self.num_rows = num_rows
+        self.width = width
+        self.seed = seed
+        self.max_rounds = max_rounds
+        self.epoch = None
+        self.table = None
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            return
+        seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
+        generator = torch.Generator().manual_seed(seed)
+        stride = self.num_items + 1
+        negatives = torch.randint(1, stride, (self.num_rows, self.width), generator=generator)
+        rows = torch.arange(self.num_rows).unsqueeze(1)
+        for _ in range(self.max_rounds):
+            keys = rows * stride + negatives
+            found = torch.searchsorted(self.forbidden, keys).clamp(max=len(self.forbidden) - 1)
+            clash = self.forbidden[found] == keys
+            if not clash.any():
+                self.epoch, self.table = epoch, negatives
+                return
+            negatives[clash] = torch.randint(1, stride, (int(clash.sum()),), generator=generator)
+        raise RuntimeError(f"could not draw negatives outside the users' items in {self.max_rounds} rounds")
+
+    def __call__(self, rows: torch.LongTensor, width: int | None = None) -> torch.LongTensor:
+        """The current epoch's negatives of ``rows``: the last ``width`` positions (all by default)."""
+        negatives = self.table[rows]
+        return negatives if width is None else negatives[:, negatives.shape[1] - width :]

@@ -1,0 +1,255 @@
+"""Readers for logs that are not Amazon dumps: an interactions table, or ``sequences.jsonl`` + ``items.jsonl``.
+
+``../shared/data`` and the synthetic sample use the second layout:
+
+- ``sequences.jsonl``: ``{"user_id": str, "item_ids": [str, ...]}`` per line, oldest item first;
+- ``items.jsonl``: ``{"item_id": str, "title": str, "description": str, ...}`` per line; every other field is kept
+  as extra item text (``brand``, ``categories``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataFormatError, ProblemLog
+from .raw import UNKNOWN_ITEM_POLICIES, RawInteractions, interaction_frame, resolve_unknown_items
+from .records import is_missing, iter_json_records, required
+from .text import clean_text, description_text, join_list
+
+
+ID_TYPES = (str, int)
+
+
+def read_items_jsonl(path: str, description_mode: str, problems: ProblemLog) -> dict[str, dict[str, str]]:
+    """Parse ``items.jsonl`` into ``{item_id: text fields}``; a repeated item id keeps its first record."""
+    catalog: dict[str, dict[str, str]] = {}
+    for line, record in iter_json_records(path, problems):
+        item = required(record, "item_id", ID_TYPES, path, line, problems)
+        if is_missing(item):
+            continue
+        item = str(item)
+        if item in catalog:
+            problems.skipped[(str(path), "repeated item record (first kept)")] += 1
+            continue
+        text = {
+            "title": clean_text(record.get("title")),
+            "description": description_text(record.get("description"), description_mode),
+        }
+        for name, value in record.items():
+            if name not in ("item_id", "title", "description"):
+                text[name] = join_list(value) if isinstance(value, (list, tuple)) else clean_text(value)
+        catalog[item] = text
+    return catalog
+
+
+def read_sequences(
+    sequences_file: str,
+    items_file: str,
+    description_mode: str = "first",
+    unknown_items: str = "error",
+    problems: ProblemLog | None = None,
+) -> RawInteractions:
+    """Read ``sequences.jsonl`` (chronological item lists) with ``items.jsonl``.
+
+    The sequences carry an order but no timestamps, so each interaction's timestamp is its position.
+    """
+    if unknown_items not in UNKNOWN_ITEM_POLICIES:
+        raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {unknown_items!r}")
+    problems = problems or ProblemLog()
+    catalog = read_items_jsonl(items_file, description_mode, problems)
+    users, items, positions = [], [], []
+    seen_users: dict[str, int] = {}
+    kept_without_text = set()
+    for line, record in iter_json_records(sequences_file, problems):
+        user = required(record, "user_id", ID_TYPES, sequences_file, line, problems)
+        item_ids = required(record, "item_ids", list, sequences_file, line, problems)
+        if is_missing(user) or is_missing(item_ids):
+            continue
+        user = str(user)
+        if user in seen_users:
+            problems.problem(
+                sequences_file,
+                f"user {user!r} already has a sequence on line {seen_users[user]}",
+                line=line,
+                field="user_id",
+                reason="repeated user",
+            )
+            continue
+        if not item_ids:
+            problems.problem(sequences_file, "empty item list", line=line, field="item_ids", reason="empty sequence")
+            continue
+        bad_types = [value for value in item_ids if not isinstance(value, ID_TYPES) or isinstance(value, bool)]
+        if bad_types:
+            problems.problem(
+                sequences_file,
+                f"item ids must be strings or integers, got {bad_types[0]!r}",
+                line=line,
+                field="item_ids",
+                reason="bad item id",
+            )
+            continue
+        seen_users[user] = line
+        position = 0
+        for value in item_ids:
+            item = str(value)
+            if item not in catalog:
+                if unknown_items == "error":
+                    raise DataFormatError(
+                        sequences_file,
+                        f"item {item!r} is not in {items_file}; pass unknown_items='skip' to drop such "
+                        "interactions or 'keep' to keep them with empty text",
+                        line=line,
+                        field="item_ids",
+                    )
+                if unknown_items == "skip":
+                    problems.skipped[(str(sequences_file), "item without text record")] += 1
+                    continue
+                kept_without_text.add(item)
+                catalog[item] = {"title": "", "description": ""}
+            users.append(user)
+            items.append(item)
+            positions.append(position)
+            position += 1
+    interactions = interaction_frame(users, items, positions, None)
+    used = set(items)
+    return RawInteractions(
+        interactions=interactions,
+        items={item: text for item, text in catalog.items() if item in used},
+        source="generic",
+        problems=problems,
+        items_without_text=len(kept_without_text),
+    )
+
+
+def _read_table(path: str) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet file with string ids; parser failures name the file."""
+    lowered = str(path).lower()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        if lowered.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        separator = "\t" if lowered.endswith((".tsv", ".tsv.gz")) else ","
+        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataFormatError(path, f"invalid UTF-8 byte at offset {error.start}") from error
+    except pd.errors.EmptyDataError as error:
+        raise DataFormatError(path, "the file is empty (no records)") from error
+    except (pd.errors.ParserError, ValueError, OSError) as error:
+        raise DataFormatError(path, f"cannot parse the table: {error}") from error
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    """Numbers stay as they are; date strings become Unix seconds; anything else becomes NaN."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    dates = numeric.isna() & values.notna()
+    if dates.any():
+        parsed = pd.to_datetime(values[dates], errors="coerce", utc=True, format="mixed")
+        numeric[dates] = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return numeric
+
+
+def read_interaction_table(
+    interactions_file: str,
+    items_file: str,
+    user_column: str = "user_id",
+    item_column: str = "item_id",
+    timestamp_column: str | None = "timestamp",
+    rating_column: str | None = "rating",
+    description_mode: str = "first",
+    unknown_items: str = "error",
+    problems: ProblemLog | None = None,
+) -> RawInteractions:
+    """Read an interactions table (CSV, TSV, Parquet or JSON lines) with ``items.jsonl``.
+
+    ``timestamp`` may be numeric or a date string; without it, file order within each user is the order. ``rating``
+    is optional. Rows are numbered as lines (header = line 1) for CSV/TSV and JSON lines, as rows for Parquet.
+    """
+    problems = problems or ProblemLog()
+    lowered = str(interactions_file).lower()
+    if lowered.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz")):
+        rows = []
+        for line, record in iter_json_records(interactions_file, problems):
+            rows.append({**record, "__line__": line})
+        table = pd.DataFrame(rows)
+        line_numbers = table["__line__"].to_numpy()
+        line_unit = "line"
+    else:
+        table = _read_table(interactions_file)
+        is_parquet = lowered.endswith((".parquet", ".pq"))
+        # CSV line numbers count the header line; Parquet has rows, not lines.
+        line_numbers = np.arange(len(table)) + (1 if is_parquet else 2)
+        line_unit = "row" if is_parquet else "line"
+    if len(table) == 0:
+        raise DataFormatError(interactions_file, "the file is empty (no records)")
+
+    columns = {"user": user_column, "item": item_column}
+    if timestamp_column and timestamp_column in table.columns:
+        columns["timestamp"] = timestamp_column
+    if rating_column and rating_column in table.columns:
+        columns["rating"] = rating_column
+    for name in (user_column, item_column):
+        if name not in table.columns:
+            raise DataFormatError(
+                interactions_file,
+                f"missing required column; the file has {sorted(map(str, table.columns))}",
+                field=name,
+            )
+
+    keep = np.ones(len(table), dtype=bool)
+    for role, column in columns.items():
+        raw = table[column]
+        if role == "timestamp":
+            table[column] = _timestamps(raw)
+        elif role == "rating":
+            table[column] = pd.to_numeric(raw, errors="coerce")
+        bad = table[column].isna().to_numpy() & keep
+        for index in np.flatnonzero(bad):
+            problems.problem(
+                interactions_file,
+                f"missing or unparseable value {raw.iloc[index]!r}",
+                line=int(line_numbers[index]),
+                field=column,
+                reason=f"bad {column}",
+                unit=line_unit,
+            )
+        keep &= ~bad
+    table = table.loc[keep].reset_index(drop=True)
+    line_numbers = line_numbers[keep]
+
+    users = table[user_column].astype(str).tolist()
+    items = table[item_column].astype(str).tolist()
+    if "timestamp" in columns:
+        timestamps = table[timestamp_column].astype("int64").tolist()
+    else:
+        timestamps = list(range(len(table)))
+    ratings = table[rating_column].astype("float64").tolist() if "rating" in columns else None
+    interactions = interaction_frame(users, items, timestamps, ratings)
+
+    first_lines: dict[str, int] = {}
+    for item, line in zip(items, line_numbers.tolist()):
+        first_lines.setdefault(item, line)
+    catalog = read_items_jsonl(items_file, description_mode, problems)
+    interactions, without_text = resolve_unknown_items(
+        interactions,
+        catalog,
+        unknown_items,
+        first_lines,
+        interactions_file,
+        items_file,
+        item_column,
+        problems,
+        line_unit,
+    )
+    used = set(interactions["item"].unique())
+    return RawInteractions(
+        interactions=interactions,
+        items={item: text for item, text in catalog.items() if item in used},
+        source="generic",
+        has_ratings="rating" in columns,
+        problems=problems,
+        items_without_text=without_text,
+    )

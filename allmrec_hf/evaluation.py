@@ -1,0 +1,125 @@
+"""Metrics of the fixed protocol (Hit@k, NDCG@k over candidate scores) and matching of generated answers.
+
+Ties are scored by their expectation under random tie-breaking: a model that gives the target and two negatives the
+same top score gets Hit@1 = 1/3, not 1 (optimistic ties would let a constant scorer reach Hit@1 = 1).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+
+
+DEFAULT_CUTOFFS = (1, 5, 10)
+
+
+def _numpy(values) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values)
+
+
+def target_positions(candidates, targets) -> np.ndarray:
+    """Index of each row's target inside its candidate list; raises if a row's candidates miss its target."""
+    candidates, targets = _numpy(candidates), _numpy(targets)
+    found = candidates == targets[:, None]
+    missing = ~found.any(axis=1)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"row {row}: target {int(targets[row])} is not among its candidates {candidates[row].tolist()}"
+        )
+    return found.argmax(axis=1)
+
+
+def per_user_metrics(scores, target_index, cutoffs=DEFAULT_CUTOFFS) -> dict[str, np.ndarray]:
+    """Hit@k and NDCG@k of every row of a ``(users, candidates)`` score matrix (higher is better)."""
+    scores, target_index = _numpy(scores).astype(np.float64), _numpy(target_index).astype(np.int64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be (users, candidates), got shape {scores.shape}")
+    if np.isnan(scores).any():
+        raise ValueError(f"scores contain NaN in {int(np.isnan(scores).any(axis=1).sum())} rows")
+    rows = scores.shape[0]
+    target = scores[np.arange(rows), target_index][:, None]
+    higher = (scores > target).sum(axis=1)
+    tied = (scores == target).sum(axis=1) - 1
+    # The target's rank is uniform over higher .. higher + tied; average each metric over those ranks.
+    offsets = np.arange(int(tied.max()) + 1)
+    ranks = higher[:, None] + offsets[None, :]
+    weights = (offsets[None, :] <= tied[:, None]) / (tied[:, None] + 1)
+    discounts = 1.0 / np.log2(ranks + 2)
+    metrics = {}
+    for k in cutoffs:
+        inside = (ranks < k) * weights
+        metrics[f"hit@{k}"] = inside.sum(axis=1)
+        if k > 1:
+            metrics[f"ndcg@{k}"] = (inside * discounts).sum(axis=1)
+    return metrics
+
+
+def ranking_metrics(scores, target_index, cutoffs=DEFAULT_CUTOFFS) -> dict[str, float]:
+    """Mean Hit@k and NDCG@k (NDCG@1 equals Hit@1 and is not repeated)."""
+    return {name: float(values.mean()) for name, values in per_user_metrics(scores, target_index, cutoffs).items()}
+
+
+def popularity_breakdown(values, targets, popularity, name: str = "hit@1", prefix: str = "") -> dict:
+    """Mean of a per-user metric over users whose target is cold and over users whose target is warm, with the
+    number of users behind each figure (NaN when a group is empty)."""
+    groups = np.asarray(popularity, dtype=object)[_numpy(targets)]
+    values = np.asarray(values, dtype=np.float64)
+    results = {}
+    for group in ("cold", "warm"):
+        chosen = groups == group
+        results[f"{prefix}{name}_{group}"] = float(values[chosen].mean()) if chosen.any() else float("nan")
+        results[f"{prefix}num_{group}_targets"] = int(chosen.sum())
+    return results
+
+
+def protocol_metrics(scores, candidates, targets, popularity=None, cutoffs=DEFAULT_CUTOFFS, prefix: str = "") -> dict:
+    """Every metric of the protocol for one split: Hit@k, NDCG@k and, given item ``popularity`` groups (indexed by
+    item id), Hit@1 on cold and on warm targets, with the number of users behind each figure."""
+    per_user = per_user_metrics(scores, target_positions(candidates, targets), cutoffs)
+    results = {f"{prefix}{name}": float(values.mean()) for name, values in per_user.items()}
+    results[f"{prefix}num_users"] = int(len(_numpy(targets)))
+    if popularity is not None:
+        results.update(popularity_breakdown(per_user["hit@1"], targets, popularity, prefix=prefix))
+    return results
+
+
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_title(text: str) -> str:
+    """Lower-cased, HTML-unescaped, whitespace-collapsed text without surrounding quotes or a final period."""
+    text = _SPACE.sub(" ", html.unescape(text).translate(_QUOTES)).strip().lower()
+    return text.strip(" \"'").rstrip(".").strip()
+
+
+def first_quoted(answer: str) -> str:
+    """The first ``"..."`` of an answer (the first title the model names), or the whole answer without quotes."""
+    answer = answer.translate(_QUOTES)
+    start = answer.find('"')
+    end = answer.find('"', start + 1) if start >= 0 else -1
+    return answer[start + 1 : end] if end > start else answer
+
+
+def match_answer(answer: str, candidate_titles: list[str]) -> int | None:
+    """Index of the candidate whose normalised title equals the first title named in ``answer``, else ``None``."""
+    named = normalize_title(first_quoted(answer))
+    for index, title in enumerate(candidate_titles):
+        if normalize_title(title) == named:
+            return index
+    return None
+
+
+def lenient_hit(answer: str, target_title: str) -> bool:
+    """The reference implementation's rule: the lower-cased target title is a substring of the text between the
+    first and the last quote of the answer (the whole answer when it has fewer than two quotes). It counts answers
+    naming several titles, and titles that are prefixes of others, as hits."""
+    answer = answer.translate(_QUOTES).lower()
+    start, end = answer.find('"'), answer.rfind('"')
+    inside = answer[start + 1 : end] if end > start else answer
+    return target_title.lower() in inside

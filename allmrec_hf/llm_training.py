@@ -1,0 +1,181 @@
+"""Training stage 2 with `transformers.Trainer`: only the two projectors learn; the LLM, CF model and stage-1 model
+are frozen (the LM loss still flows through the LLM to the soft tokens)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+
+from .catalog import Catalog
+from .configuration_allmrec import ITEM_EMBEDDINGS, LLM_DTYPES
+from .data.prepared import PreparedDataset
+from .llm_evaluation import DECODINGS, evaluate_recommender
+from .model_card import protocol_card_data
+from .modeling_allmrec import ALLMRecForRecommendation
+from .prompts import PROMPT_DOMAINS
+from .recommendation_batches import RecommendationBatcher
+from .runs import checkpoint_dir, save_run
+
+
+logger = logging.getLogger(__name__)
+
+SENTENCE_TOKENIZER_DIR = "sentence_tokenizer"
+
+
+@dataclass
+class RecommenderTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the paper's stage-2 defaults: Adam (lr 1e-4, betas 0.9/0.98), batch 4, 5 epochs, a
+    checkpoint per epoch. ``gradient_checkpointing`` trades LLM activations for recomputation on long prompts."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Where the stage-2 model is written."})
+    num_train_epochs: float = field(default=5.0)
+    learning_rate: float = field(default=1e-4)
+    adam_beta2: float = field(default=0.98)
+    weight_decay: float = field(default=0.0)
+    max_grad_norm: float = field(default=0.0)
+    lr_scheduler_type: str = field(default="constant")
+    per_device_train_batch_size: int = field(default=4)
+    eval_strategy: IntervalStrategy | str = field(default="no")
+    save_strategy: SaveStrategy | str = field(default="epoch")
+    save_total_limit: int | None = field(default=1)
+    logging_steps: float = field(default=10)
+    remove_unused_columns: bool = field(default=False)
+    dataloader_num_workers: int = field(default=0)
+
+
+def build_recommender_trainer(
+    model: ALLMRecForRecommendation,
+    tokenizer,
+    dataset: PreparedDataset,
+    args: RecommenderTrainingArguments,
+    train_split: str = "train",
+) -> Trainer:
+    """A Trainer on ``train_split``: each user's last training item is the answer (eq. 8), with the stored
+    training candidates in the prompt."""
+    if args.gradient_checkpointing and not args.gradient_checkpointing_kwargs:
+        args.gradient_checkpointing_kwargs = {"use_reentrant": False}
+    batcher = RecommendationBatcher(
+        tokenizer,
+        dataset.titles,
+        model.config,
+        model.aligner.cf_backbone.config.max_sequence_length,
+        missing_title=model.config.aligner_config.missing_title,
+    )
+    return Trainer(model=model, args=args, train_dataset=dataset.splits[train_split], data_collator=batcher)
+
+
+@dataclass
+class RecommenderArguments:
+    """What stage 2 connects: the data, the stage-1 model, the LLM (and how to load it) and the prompt."""
+
+    data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
+    stage1_model: str = field(default=None, metadata={"help": "A trained stage-1 model (examples/train_stage1.py)."})
+    llm: str = field(default=None, metadata={"help": "Causal LLM id or folder, e.g. facebook/opt-6.7b."})
+    llm_revision: str | None = field(default=None, metadata={"help": "Hub revision of the LLM."})
+    dtype: str = field(default="auto", metadata={"help": "LLM weights dtype.", "choices": list(LLM_DTYPES)})
+    quantization: str | None = field(
+        default=None, metadata={"help": "Load the LLM in 8bit or 4bit (bitsandbytes).", "choices": ["8bit", "4bit"]}
+    )
+    device_map: str | None = field(default=None, metadata={"help": "device_map for the LLM, e.g. auto."})
+    prompt_domain: str = field(default="item", metadata={"help": "Prompt wording.", "choices": list(PROMPT_DOMAINS)})
+    history_length: int = field(default=10, metadata={"help": "History titles in the prompt."})
+    item_embeddings: str = field(
+        default="joint", metadata={"help": "Item soft tokens (see ALLMRecConfig).", "choices": list(ITEM_EMBEDDINGS)}
+    )
+    use_user_token: bool = field(default=True, metadata={"help": "Put the user soft token first."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Generation budget of an answer."})
+    repetition_penalty: float = field(default=1.5, metadata={"help": "Greedy generation's repetition penalty."})
+    score_chunk_size: int = field(default=20, metadata={"help": "Candidates scored at once from one prompt cache."})
+    llm_adapter: str | None = field(
+        default=None,
+        metadata={"help": "lora: fine-tune the LLM with LoRA (the TALLRec baseline).", "choices": ["lora"]},
+    )
+    lora_rank: int = field(default=8, metadata={"help": "LoRA rank (TALLRec: 8)."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (TALLRec: 16)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout (TALLRec: 0.05)."})
+    train_split: str = field(default="train", metadata={"help": "Split to train on (e.g. few_shot_128)."})
+    evaluation_decoding: str = field(
+        default="score",
+        metadata={"help": "How to score the test split after training.", "choices": [*DECODINGS, "none"]},
+    )
+    eval_batch_size: int = field(default=8, metadata={"help": "Users per evaluation batch."})
+    max_eval_users: int | None = field(default=None, metadata={"help": "Score a seeded sample of this many users."})
+    keep_checkpoints: bool = field(default=False, metadata={"help": "Keep Trainer's resumable checkpoints."})
+
+
+def save_recommender(
+    output_dir, model, tokenizer, dataset, args, results: dict, settings: dict, keep_checkpoints=False
+):
+    """Write a stage-2 model (no LLM weights) with everything inference needs: the LLM tokenizer, the catalog and
+    the stage-1 text encoder's tokenizer (new items and foreign catalogs enter through their text)."""
+    epochs = settings.get("training", {}).get("num_train_epochs")
+    model.config.card_data = protocol_card_data(dataset, args.data_dir, results, {"epochs": epochs})
+    catalog = Catalog.from_dataset(dataset)
+    sentence_tokenizer = AutoTokenizer.from_pretrained(args.stage1_model)
+
+    def save_inference_files(folder):
+        tokenizer.save_pretrained(folder)
+        catalog.save(folder)
+        sentence_tokenizer.save_pretrained(os.path.join(folder, SENTENCE_TOKENIZER_DIR))
+
+    save_run(output_dir, model, results, settings, keep_checkpoints, extra=save_inference_files)
+
+
+def run_stage2(
+    args: RecommenderArguments, training_args: RecommenderTrainingArguments, llm=None, tokenizer=None
+) -> dict:
+    """Train the projectors, score the test split with ``args.evaluation_decoding`` and write the model (no LLM
+    weights), tokenizer, ``eval_results.json`` and a model card to ``training_args.output_dir``.
+
+    ``llm``/``tokenizer`` may be passed already loaded (the LLM is still recorded as ``args.llm``).
+    """
+    if not (args.data_dir and args.stage1_model and args.llm and training_args.output_dir):
+        raise ValueError("data_dir, stage1_model, llm and output_dir are required")
+    output_dir = training_args.output_dir
+    training_args.output_dir = checkpoint_dir(output_dir)
+    set_seed(training_args.seed)
+    dataset = PreparedDataset.load(args.data_dir)
+    model, tokenizer = ALLMRecForRecommendation.from_stage1(
+        args.stage1_model,
+        args.llm,
+        llm=llm,
+        tokenizer=tokenizer,
+        llm_revision=args.llm_revision,
+        dtype=args.dtype,
+        quantization=args.quantization,
+        device_map=args.device_map,
+        prompt_domain=args.prompt_domain,
+        history_length=args.history_length,
+        num_candidates=dataset.num_negatives + 1,
+        item_embeddings=args.item_embeddings,
+        use_user_token=args.use_user_token,
+        generation_max_new_tokens=args.max_new_tokens,
+        generation_repetition_penalty=args.repetition_penalty,
+        score_chunk_size=args.score_chunk_size,
+        llm_adapter=args.llm_adapter,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+    )
+    if model.config.aligner_config.cf_config.num_items != dataset.num_items:
+        raise ValueError(f"{args.stage1_model} was trained on another catalog than {args.data_dir}")
+    logger.info(
+        "stage 2 with %s: %d trainable parameters (the projectors)", args.llm, model.num_trainable_parameters()
+    )
+
+    trainer = build_recommender_trainer(model, tokenizer, dataset, training_args, args.train_split)
+    started = time.perf_counter()
+    trainer.train()
+    results = {"train_seconds": round(time.perf_counter() - started, 1)}
+    if args.evaluation_decoding != "none" and trainer.is_world_process_zero():
+        options = {"batch_size": args.eval_batch_size, "max_users": args.max_eval_users}
+        results.update(evaluate_recommender(model, tokenizer, dataset, args.evaluation_decoding, "test", **options))
+    if trainer.is_world_process_zero():
+        settings = {"model": vars(args), "training": training_args.to_dict()}
+        save_recommender(output_dir, model, tokenizer, dataset, args, results, settings, args.keep_checkpoints)
+    return results

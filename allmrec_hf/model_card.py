@@ -1,0 +1,163 @@
+"""Model cards written on every ``save_pretrained`` (and so on ``push_to_hub``), from the config and the training
+metadata the scripts store in ``config.card_data``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .utils import write_text_atomic
+
+
+CITATION = """@inproceedings{kim2024allmrec,
+  title     = {Large Language Models meet Collaborative Filtering: An Efficient All-round LLM-based Recommender System},
+  author    = {Kim, Sein and Kang, Hongseok and Choi, Seungyoon and Kim, Donghyun and Yang, Minchul and Park, Chanyoung},
+  booktitle = {Proceedings of the 30th ACM SIGKDD Conference on Knowledge Discovery and Data Mining},
+  year      = {2024}
+}"""
+
+DESCRIPTIONS = {
+    "allmrec": "A-LLMRec (KDD 2024): a frozen LLM recommending through soft tokens projected from a frozen CF model "
+    "and the stage-1 joint collaborative-text embeddings. Only the two projectors were trained; the LLM is not "
+    "stored here and is loaded by reference from `{llm}`.",
+    "allmrec_aligner": "Stage 1 of A-LLMRec (KDD 2024): item and text autoencoders aligning a frozen {cf} with item "
+    "text encoded by `{text}`. Holds the joint embeddings of the catalog and scores candidates without an LLM.",
+}
+BACKBONE_DESCRIPTION = "A {name} collaborative-filtering model, usable as the frozen CF backbone of A-LLMRec."
+
+
+def _components(config) -> dict[str, str]:
+    model_type = config.model_type
+    if model_type == "allmrec":
+        aligner = config.aligner_config
+        return {
+            "LLM (frozen, by reference)": f"`{config.llm_name_or_path}` ({config.llm_dtype}"
+            + (f", {config.llm_quantization}" if config.llm_quantization else "")
+            + ")",
+            "CF backbone (frozen)": aligner.cf_config.model_type,
+            "Text encoder": f"`{aligner.sentence_encoder_name_or_path}`",
+            "Prompt domain": config.prompt_domain,
+            "Item soft tokens": config.item_embeddings,
+            "User soft token": str(config.use_user_token),
+            "History / candidates in the prompt": f"{config.history_length} / {config.num_candidates}",
+        }
+    if model_type == "allmrec_aligner":
+        return {
+            "CF backbone (frozen)": config.cf_config.model_type,
+            "Text encoder": f"`{config.sentence_encoder_name_or_path}` ({config.text_encoder_training})",
+            "Joint embedding size d'": str(config.latent_size),
+            "alpha / beta": f"{config.alpha} / {config.beta}",
+            "Preset": str(config.preset),
+        }
+    return {
+        "Items": str(config.num_items),
+        "Hidden size": str(config.hidden_size),
+        "Max sequence length": str(config.max_sequence_length),
+    }
+
+
+def render_model_card(config) -> str:
+    """The README.md of a saved model: Hub metadata, what the model is, its data, protocol and results."""
+    card = dict(getattr(config, "card_data", None) or {})
+    model_type = config.model_type
+    metadata = {
+        "library_name": "allmrec_hf",
+        "license": card.get("license", "apache-2.0"),
+        "tags": ["recommendation", "sequential-recommendation", "a-llmrec", model_type],
+    }
+    if model_type == "allmrec" and config.llm_name_or_path and not os.path.isdir(config.llm_name_or_path):
+        metadata["base_model"] = config.llm_name_or_path
+    if card.get("dataset"):
+        metadata["datasets"] = [card["dataset"]]
+    if model_type == "allmrec":
+        description = DESCRIPTIONS[model_type].format(llm=config.llm_name_or_path)
+    elif model_type == "allmrec_aligner":
+        description = DESCRIPTIONS[model_type].format(
+            cf=config.cf_config.model_type, text=config.sentence_encoder_name_or_path
+        )
+    else:
+        description = BACKBONE_DESCRIPTION.format(name=model_type.upper())
+    lines = ["---", *(f"{key}: {json.dumps(value)}" for key, value in metadata.items()), "---", ""]
+    lines += [
+        f"# {card.get('title', model_type)}",
+        "",
+        description,
+        "",
+        "## Model",
+        "",
+        "| component | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {value} |" for name, value in _components(config).items()]
+    if card.get("dataset"):
+        lines += ["", "## Data and protocol", "", f"Trained on `{card['dataset']}`."]
+        statistics = card.get("dataset_statistics") or {}
+        if statistics:
+            lines += [
+                "",
+                "| " + " | ".join(statistics) + " |",
+                "|" + "---|" * len(statistics),
+                "| " + " | ".join(str(v) for v in statistics.values()) + " |",
+            ]
+        if card.get("protocol"):
+            lines += ["", card["protocol"]]
+    results = card.get("results") or {}
+    if results:
+        lines += ["", "## Results", "", "| metric | value |", "|---|---|"]
+        lines += [
+            f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
+            for name, value in results.items()
+        ]
+    loader = "ALLMRecForRecommendation" if model_type == "allmrec" else "AutoModel"
+    lines += [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "import allmrec_hf  # registers the model types with the Auto classes",
+        "from transformers import AutoModel",
+        "",
+        'model = AutoModel.from_pretrained("<this repository or folder>")',
+        "```",
+        "",
+        f"`{loader}` needs no `trust_remote_code`: `pip install allmrec_hf`.",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def protocol_card_data(dataset, data_dir: str, results: dict, training: dict | None = None) -> dict:
+    """Card metadata of a run on a prepared dataset: its name, statistics, the protocol and the headline metrics."""
+    report = dataset.report
+    protocol = report["protocol"]
+    headline = {
+        name: value
+        for name, value in results.items()
+        if not name.startswith("num_") and isinstance(value, (int, float))
+    }
+    return {
+        "dataset": os.path.basename(os.path.normpath(str(data_dir))),
+        "dataset_statistics": {
+            name: report[name] for name in ("num_users", "num_items", "num_interactions", "avg_seq_len")
+        },
+        "protocol": f"Leave-one-out; each test user's target ranked against {protocol['num_negatives']} negatives the user "
+        f"never interacted with, drawn once (seed {protocol['seed']}) and stored with the data. Cold/warm: bottom/top "
+        f"{int(protocol['cold_item_fraction'] * 100)}% of items by training interactions.",
+        "results": headline,
+        "training": training or {},
+    }
+
+
+class ModelCardMixin:
+    """Writes ``README.md`` next to the weights on every ``save_pretrained`` (so ``push_to_hub`` uploads it)."""
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_text_atomic(os.path.join(save_directory, "README.md"), render_model_card(self.config))

@@ -1,0 +1,255 @@
+"""Stage 1 of A-LLMRec (paper section 4.1): align the frozen CF model's item embeddings with item text.
+
+An item autoencoder over the CF item embeddings ``E_i`` and a text autoencoder over sentence-encoder embeddings
+``Q_i`` are trained so that their latent codes match (eq. 2), each reconstructs its input (eqs. 3-4) and the decoded
+item embedding still recommends (eq. 5). Afterwards ``e_i = f_I^enc(E_i)`` is the joint collaborative-text embedding
+of an item and ``q_i = f_T^enc(Q_i)`` stands in for it when an item has no interactions (section 4.1.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .backbones.modeling_recommender import CFBackbonePreTrainedModel
+from .configuration_aligner import ALLMRecAlignerConfig
+from .model_card import ModelCardMixin
+from .sentence_encoder import SentenceEncoder
+
+
+@dataclass
+class AlignerOutput(ModelOutput):
+    """Stage-1 losses (eq. 6): ``loss = matching + alpha * item_reconstruction + beta * text_reconstruction +
+    recommendation`` (terms switched off by the config's ablation flags are left out of ``loss``)."""
+
+    loss: torch.FloatTensor | None = None
+    matching_loss: torch.FloatTensor | None = None
+    item_reconstruction_loss: torch.FloatTensor | None = None
+    text_reconstruction_loss: torch.FloatTensor | None = None
+    recommendation_loss: torch.FloatTensor | None = None
+
+
+class ALLMRecAlignerPreTrainedModel(ModelCardMixin, PreTrainedModel):
+    config_class = ALLMRecAlignerConfig
+    base_model_prefix = "aligner"
+    supports_gradient_checkpointing = True
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            init.xavier_normal_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+
+
+class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
+    """The stage-1 model: a frozen CF backbone, the item and text autoencoders and the sentence encoder.
+
+    Build one for training with `from_components`; load a trained one with ``AutoModel.from_pretrained``. After
+    training, `refresh_catalog` stores ``e_i``, ``q_i`` and which items have interactions for every catalog item, so
+    later stages and the LLM-free scorer read them without re-encoding text.
+    """
+
+    def __init__(
+        self,
+        config: ALLMRecAlignerConfig,
+        cf_backbone: CFBackbonePreTrainedModel | None = None,
+        sentence_encoder: SentenceEncoder | None = None,
+    ):
+        super().__init__(config)
+        self.cf_backbone = cf_backbone if cf_backbone is not None else AutoModel.from_config(config.cf_config)
+        self.sentence_encoder = sentence_encoder or SentenceEncoder(
+            config.sentence_encoder_config, config.sentence_encoder_modules
+        )
+        item_size = config.cf_config.hidden_size
+        text_size = self.sentence_encoder.embedding_size
+        self.item_encoder = nn.Sequential(nn.Linear(item_size, config.latent_size), nn.Sigmoid())
+        self.item_decoder = nn.Linear(config.latent_size, item_size)
+        self.text_encoder = nn.Sequential(nn.Linear(text_size, config.latent_size), nn.Sigmoid())
+        self.text_decoder = nn.Linear(config.latent_size, text_size)
+        rows = config.cf_config.num_items + 1
+        self.register_buffer("joint_item_embeddings", torch.zeros(rows, config.latent_size))
+        self.register_buffer("joint_text_embeddings", torch.zeros(rows, config.latent_size))
+        self.register_buffer("item_has_interactions", torch.ones(rows, dtype=torch.bool))
+        # The average training user: stands in for users the CF model cannot represent (an empty history, a
+        # foreign catalog in the cross-domain scenario).
+        self.register_buffer("mean_user_representation", torch.zeros(item_size))
+        self.post_init()
+        self.cf_backbone.requires_grad_(False)
+        self.sentence_encoder.set_trainable(config.text_encoder_training, config.text_encoder_trainable_layers)
+        self.cf_backbone.eval()
+
+    @classmethod
+    def from_components(cls, cf_backbone: CFBackbonePreTrainedModel, sentence_transformer, **config_kwargs):
+        """A fresh stage-1 model around a trained CF backbone and a loaded sentence-transformers model.
+
+        ``config_kwargs`` go to `ALLMRecAlignerConfig` (``max_text_length`` is capped by the sentence encoder's own
+        ``max_seq_length``).
+        """
+        text_config, modules, max_seq_length = SentenceEncoder.describe(sentence_transformer)
+        config_kwargs["max_text_length"] = min(config_kwargs.get("max_text_length", 128), max_seq_length)
+        config = ALLMRecAlignerConfig(
+            cf_config=cf_backbone.config,
+            sentence_encoder_config=text_config,
+            sentence_encoder_modules=modules,
+            **config_kwargs,
+        )
+        return cls(
+            config,
+            cf_backbone=cf_backbone,
+            sentence_encoder=SentenceEncoder.from_sentence_transformer(sentence_transformer),
+        )
+
+    def train(self, mode: bool = True):
+        # The CF backbone is frozen and must stay in eval mode (the reference leaves it in train mode, so dropout
+        # noises x_u during training but not at inference); a frozen sentence encoder likewise.
+        super().train(mode)
+        self.cf_backbone.eval()
+        if self.config.text_encoder_training == "frozen":
+            self.sentence_encoder.eval()
+        return self
+
+    def _logit(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        products = users * items
+        return products.sum(-1) if self.config.score == "dot" else products.mean(-1)
+
+    def _mse(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.config.loss_aggregation == "mean":
+            return F.mse_loss(prediction, target)
+        # The reference adds the MSE over the positive items to the MSE over the negative items.
+        (predicted_positive, predicted_negative), (target_positive, target_negative) = (
+            prediction.chunk(2),
+            target.chunk(2),
+        )
+        return F.mse_loss(predicted_positive, target_positive) + F.mse_loss(predicted_negative, target_negative)
+
+    def encode_text(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor) -> torch.Tensor:
+        """Sentence-encoder embeddings ``Q`` of tokenised item texts."""
+        return self.sentence_encoder(input_ids, attention_mask)
+
+    def forward(
+        self,
+        positive_ids: torch.LongTensor,
+        negative_ids: torch.LongTensor,
+        user_representations: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        user_ids: torch.LongTensor | None = None,
+        text_input_ids: torch.LongTensor | None = None,
+        text_attention_mask: torch.LongTensor | None = None,
+        text_index: torch.LongTensor | None = None,
+        text_embeddings: torch.Tensor | None = None,
+        **kwargs,
+    ) -> AlignerOutput:
+        """Stage-1 losses for a batch of users, each with its next item and one sampled negative.
+
+        Args:
+            positive_ids / negative_ids (`torch.LongTensor` of shape `(batch,)`): The next item and a negative.
+            user_representations (`torch.Tensor` of shape `(batch, d)`, *optional*):
+                ``x_u`` precomputed with the frozen CF backbone; otherwise computed from ``input_ids``/``user_ids``.
+            text_input_ids / text_attention_mask (`torch.LongTensor` of shape `(texts, length)`, *optional*):
+                Tokenised texts of the distinct items of the batch; ``text_index`` (shape `(2 * batch,)`) maps the
+                positives followed by the negatives to their rows.
+            text_embeddings (`torch.Tensor` of shape `(2 * batch, text_size)`, *optional*):
+                ``Q`` of the positives and negatives, when the sentence encoder is frozen and ``Q`` was precomputed.
+        """
+        with torch.no_grad():
+            if user_representations is None:
+                user_representations = self.cf_backbone.user_representation(input_ids, user_ids)
+            items = self.cf_backbone.item_embeddings()[torch.cat([positive_ids, negative_ids])]
+        if text_embeddings is None:
+            text_embeddings = self.encode_text(text_input_ids, text_attention_mask)[text_index]
+
+        joint_items = self.item_encoder(items)
+        decoded_items = self.item_decoder(joint_items)
+        joint_texts = self.text_encoder(text_embeddings)
+        decoded_texts = self.text_decoder(joint_texts)
+        text_target = text_embeddings.detach() if self.config.detach_text_target else text_embeddings
+
+        matching = self._mse(joint_items, joint_texts)
+        item_reconstruction = self._mse(decoded_items, items)
+        text_reconstruction = self._mse(decoded_texts, text_target)
+        decoded_positive, decoded_negative = decoded_items.chunk(2)
+        positive_logits = self._logit(user_representations, decoded_positive)
+        negative_logits = self._logit(user_representations, decoded_negative)
+        recommendation = F.binary_cross_entropy_with_logits(
+            positive_logits, torch.ones_like(positive_logits)
+        ) + F.binary_cross_entropy_with_logits(negative_logits, torch.zeros_like(negative_logits))
+
+        config = self.config
+        loss = 0.0
+        if config.use_matching_loss:
+            loss = loss + matching
+        if config.use_reconstruction_losses:
+            loss = loss + config.alpha * item_reconstruction + config.beta * text_reconstruction
+        if config.use_recommendation_loss:
+            loss = loss + recommendation
+        return AlignerOutput(
+            loss=loss,
+            matching_loss=matching.detach(),
+            item_reconstruction_loss=item_reconstruction.detach(),
+            text_reconstruction_loss=text_reconstruction.detach(),
+            recommendation_loss=recommendation.detach(),
+        )
+
+    @torch.no_grad()
+    def embed_text_tokens(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor) -> torch.Tensor:
+        """``q = f_T^enc(Q)`` for tokenised texts: how a new item enters the joint space from its text alone."""
+        return self.text_encoder(self.encode_text(input_ids, attention_mask))
+
+    @torch.no_grad()
+    def encode_catalog_texts(
+        self, text_input_ids: torch.LongTensor, text_lengths: torch.LongTensor, batch_size: int = 128
+    ):
+        """Sentence-encoder embeddings ``Q`` of a right-padded token table, batch by batch and trimmed to each
+        batch's longest row; the model is put in eval mode for it and restored afterwards."""
+        was_training = self.training
+        self.eval()
+        outputs = []
+        for start in range(0, len(text_input_ids), batch_size):
+            lengths = text_lengths[start : start + batch_size]
+            width = int(lengths.max())
+            mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+            tokens = text_input_ids[start : start + batch_size, :width]
+            outputs.append(self.encode_text(tokens.to(self.device), mask.to(self.device)))
+        self.train(was_training)
+        return torch.cat(outputs)
+
+    @torch.no_grad()
+    def refresh_catalog(self, text_input_ids, text_lengths, item_has_interactions, batch_size: int = 128) -> None:
+        """Compute and store ``e_i`` and ``q_i`` for every catalog item (row 0 is padding).
+
+        Args:
+            text_input_ids (`torch.LongTensor` of shape `(num_items + 1, max_text_length)`): Right-padded tokens.
+            text_lengths (`torch.LongTensor` of shape `(num_items + 1,)`): Real tokens per row.
+            item_has_interactions (`torch.BoolTensor` of shape `(num_items + 1,)`):
+                Items the CF model trained on; the others are scored through ``q_i``.
+        """
+        self.joint_item_embeddings.copy_(self.item_encoder(self.cf_backbone.item_embeddings()))
+        texts = self.encode_catalog_texts(text_input_ids, text_lengths, batch_size)
+        self.joint_text_embeddings.copy_(self.text_encoder(texts))
+        self.item_has_interactions.copy_(torch.as_tensor(item_has_interactions, dtype=torch.bool))
+
+    def catalog_embeddings(self, candidate_ids: torch.LongTensor, path: str = "joint") -> torch.Tensor:
+        """Joint embeddings of items: ``"joint"`` uses ``e_i`` for items with interactions and ``q_i`` for the
+        others (paper 4.1.4); ``"text"`` uses ``q_i`` for every item; ``"item"`` uses ``e_i`` for every item."""
+        if path == "text":
+            return self.joint_text_embeddings[candidate_ids]
+        if path == "item":
+            return self.joint_item_embeddings[candidate_ids]
+        if path != "joint":
+            raise ValueError(f"path must be 'joint', 'text' or 'item', got {path!r}")
+        known = self.item_has_interactions[candidate_ids].unsqueeze(-1)
+        return torch.where(known, self.joint_item_embeddings[candidate_ids], self.joint_text_embeddings[candidate_ids])
+
+    @torch.no_grad()
+    def score_candidates(
+        self, user_representations: torch.Tensor, candidate_ids: torch.LongTensor, path: str = "joint"
+    ):
+        """The LLM-free recommender of stage 1: ``x_u · f_I^dec(e_i)`` (``q_i`` on the text path)."""
+        decoded = self.item_decoder(self.catalog_embeddings(candidate_ids, path))
+        return self._logit(user_representations.unsqueeze(1), decoded)

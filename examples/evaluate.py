@@ -1,0 +1,84 @@
+"""Score a trained model on a prepared dataset's stored candidates and write the metrics as JSON.
+
+    python examples/evaluate.py --data_dir data/beauty --model runs/beauty-allmrec --decoding score --output_file m.json
+    python examples/evaluate.py --data_dir data/beauty-99neg --model runs/beauty-sasrec --output_file sasrec-99.json
+
+A-LLMRec models answer by --decoding generate (greedy, as the paper; Hit@1 exact and lenient), score (candidate
+log-likelihoods with a shared prompt cache; a full ranking) or constrained (generation restricted to the candidates).
+CF backbones and stage-1 models are scored by their own scorers (--decoding is ignored).
+"""
+
+from dataclasses import dataclass, field
+
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from allmrec_hf.aligner_training import evaluate_aligner
+from allmrec_hf.backbones.training import evaluate_backbone
+from allmrec_hf.cli import parse_script_arguments, setup_logging
+from allmrec_hf.data import PreparedDataset
+from allmrec_hf.llm_evaluation import DECODINGS, evaluate_recommender
+from allmrec_hf.utils import write_json_atomic
+
+
+@dataclass
+class EvaluationArguments:
+    data_dir: str = field(default=None, metadata={"help": "A prepared dataset."})
+    model: str = field(default=None, metadata={"help": "A trained model folder or Hub repository."})
+    output_file: str = field(default=None, metadata={"help": "Where the metrics are written (JSON)."})
+    decoding: str = field(
+        default="score", metadata={"help": "How an A-LLMRec model answers.", "choices": list(DECODINGS)}
+    )
+    split: str = field(default="test", metadata={"help": "Split to score (test, validation, cold_users, ...)."})
+    item_embedding_path: str | None = field(
+        default=None, metadata={"help": "text: the A-LLMRec (SBERT) variant.", "choices": ["joint", "text"]}
+    )
+    normalization: str | None = field(
+        default=None,
+        metadata={"help": "score: sum or mean (default: best on validation).", "choices": ["sum", "mean"]},
+    )
+    batch_size: int = field(default=8, metadata={"help": "Users per batch."})
+    max_users: int | None = field(default=None, metadata={"help": "Score a seeded sample of this many users."})
+    full_catalog: bool = field(default=False, metadata={"help": "CF backbones: also rank the whole catalog."})
+    dtype: str | None = field(default=None, metadata={"help": "Override the LLM dtype."})
+    quantization: str | None = field(
+        default=None, metadata={"help": "Load the LLM in 8bit or 4bit.", "choices": ["8bit", "4bit"]}
+    )
+    device_map: str | None = field(default=None, metadata={"help": "device_map for the LLM, e.g. auto."})
+    keep_predictions: bool = field(default=False, metadata={"help": "generate/constrained: store each user's answer."})
+
+
+def main(argv=None):
+    setup_logging()
+    (args,) = parse_script_arguments((EvaluationArguments,), ("evaluate",), argv)
+    if not (args.data_dir and args.model and args.output_file):
+        raise SystemExit("--data_dir, --model and --output_file are required")
+    dataset = PreparedDataset.load(args.data_dir)
+    model_type = AutoConfig.from_pretrained(args.model).model_type
+    if model_type == "allmrec":
+        model = AutoModel.from_pretrained(
+            args.model, dtype=args.dtype, quantization=args.quantization, device_map=args.device_map
+        )
+        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        options = {
+            "batch_size": args.batch_size,
+            "max_users": args.max_users,
+            "item_embedding_path": args.item_embedding_path,
+        }
+        if args.decoding == "score":
+            options["normalization"] = args.normalization
+        else:
+            options["keep_predictions"] = args.keep_predictions
+        results = evaluate_recommender(model, tokenizer, dataset, args.decoding, args.split, **options)
+    elif model_type == "allmrec_aligner":
+        results = evaluate_aligner(AutoModel.from_pretrained(args.model), dataset, args.split)
+    else:
+        results = evaluate_backbone(
+            AutoModel.from_pretrained(args.model), dataset, args.split, full_catalog=args.full_catalog
+        )
+    results.update({"model": args.model, "data_dir": args.data_dir, "split": args.split})
+    write_json_atomic(args.output_file, results)
+    print({name: value for name, value in results.items() if name.startswith(("hit@", "ndcg@"))})
+
+
+if __name__ == "__main__":
+    main()

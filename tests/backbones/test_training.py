@@ -1,0 +1,149 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel
+
+from allmrec_hf import SASRecConfig, SASRecModel
+from allmrec_hf.backbones.training import (
+    BackboneCollator,
+    CFTrainingArguments,
+    backbone_training_rows,
+    build_backbone_trainer,
+    evaluate_backbone,
+    full_catalog_metrics,
+)
+from allmrec_hf.data.batching import EpochNegatives, TensorRows, collate_rows, interaction_keys, left_pad
+
+
+def test_left_pad_keeps_the_most_recent_items():
+    padded = left_pad([[1, 2, 3, 4], [5], []], 3)
+    assert padded.tolist() == [[2, 3, 4], [0, 0, 5], [0, 0, 0]]
+
+
+def test_rows_are_trimmed_and_batches_left_padded_to_their_longest_row():
+    rows = TensorRows(("input_ids",), input_ids=left_pad([[1, 2, 3], [4], []], 5), user_ids=torch.tensor([1, 2, 3]))
+    assert rows.lengths() == [3, 1, 1]
+    assert rows[0]["input_ids"].tolist() == [1, 2, 3]
+    assert rows[2]["input_ids"].tolist() == [0]
+    batch = collate_rows([rows[0], rows[1]])
+    assert batch["input_ids"].tolist() == [[1, 2, 3], [0, 0, 4]]
+    assert batch["user_ids"].tolist() == [1, 2]
+
+
+def test_epoch_negatives_avoid_each_users_items_and_depend_only_on_seed_epoch_and_row():
+    sequences = [list(range(1, 19)), [19, 20], [1]]  # row 0 owns 18 of 20 items: only 19 and 20 are negatives
+    keys = interaction_keys(sequences, num_items=20)
+    negatives = EpochNegatives(20, keys, num_rows=3, width=400, seed=5)
+    table = negatives(torch.tensor([0, 1, 2]))
+    assert set(table[0].tolist()) <= {19, 20}
+    assert not set(table[1].tolist()) & {19, 20}
+    # A row's draws do not depend on which rows share its batch, nor on who asks.
+    assert torch.equal(negatives(torch.tensor([2]))[0], table[2])
+    assert torch.equal(EpochNegatives(20, keys, 3, 400, seed=5)(torch.tensor([1]))[0], table[1])
+    assert negatives(torch.tensor([0]), width=3).shape == (1, 3)
+    negatives.set_epoch(1)
+    assert not torch.equal(negatives(torch.tensor([2]))[0], table[2])
+    negatives.set_epoch(0)
+    assert torch.equal(negatives(torch.tensor([0, 1, 2])), table)
+    with pytest.raises(RuntimeError, match="could not draw negatives"):
+        EpochNegatives(2, interaction_keys([[1, 2]], 2), 1, 4, seed=0, max_rounds=3)
+
+
+def test_collator_adds_negatives_only_at_real_positions(sample_dataset):
+    rows, keys = backbone_training_rows(sample_dataset.splits["train"], 8, sample_dataset.num_items)
+    negatives = EpochNegatives(sample_dataset.num_items, keys, len(rows), 8, seed=0)
+    batch = BackboneCollator(negatives)([rows[i] for i in range(16)])
+    assert "row" not in batch
+    assert torch.equal(batch["negative_ids"] == 0, batch["positive_ids"] == 0)
+    # At every real position, the positive is the item the next position reads.
+    real = batch["input_ids"][:, :-1] != 0
+    assert torch.equal(batch["input_ids"][:, 1:][real], batch["positive_ids"][:, :-1][real])
+    for index in range(16):
+        owned = set(sample_dataset.splits["train"][index]["history"]) | {
+            sample_dataset.splits["train"][index]["target"]
+        }
+        assert not set(batch["negative_ids"][index].tolist()) & owned
+
+
+@pytest.fixture(scope="module")
+def trained_sasrec(sample_dataset, tmp_path_factory):
+    torch.manual_seed(0)
+    model = SASRecModel(
+        SASRecConfig(num_items=sample_dataset.num_items, hidden_size=16, max_sequence_length=10, dropout=0.2)
+    )
+    args = CFTrainingArguments(
+        output_dir=str(tmp_path_factory.mktemp("cf")),
+        num_train_epochs=8,
+        learning_rate=5e-3,
+        per_device_train_batch_size=32,
+        disable_tqdm=True,
+        early_stopping_patience=0,
+        seed=0,
+    )
+    trainer = build_backbone_trainer(model, sample_dataset, args)
+    trainer.train()
+    return trainer
+
+
+def test_trainer_learns_and_keeps_the_best_validation_checkpoint(trained_sasrec, sample_dataset):
+    history = trained_sasrec.state.log_history
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    scores = [entry["eval_ndcg@10"] for entry in history if "eval_ndcg@10" in entry]
+    assert losses[-1] < losses[0]
+    assert trained_sasrec.state.best_metric == pytest.approx(max(scores))
+    validation = evaluate_backbone(trained_sasrec.model, sample_dataset, "validation")
+    assert validation["ndcg@10"] == pytest.approx(max(scores), abs=1e-6)
+    assert validation["hit@10"] > 0.5 + 0.1  # chance is 10/20
+
+
+def test_test_metrics_and_full_catalog_ranking(trained_sasrec, sample_dataset):
+    model = trained_sasrec.model
+    results = evaluate_backbone(model, sample_dataset, "test", full_catalog=True)
+    for key in (
+        "hit@1",
+        "hit@5",
+        "hit@10",
+        "ndcg@5",
+        "ndcg@10",
+        "hit@1_cold",
+        "hit@1_warm",
+        "full_hit@10",
+        "full_ndcg@10",
+    ):
+        assert key in results
+    assert results["full_hit@10"] < results["hit@10"]  # ranking every item is harder than ranking 20
+
+    # Full ranking by brute force: the user's earlier items are excluded, except the target.
+    split = sample_dataset.splits["test"]
+    hits = []
+    with torch.no_grad():
+        for row in split:
+            scores = model.score_all_items(left_pad([row["history"]], 10), None)[0].numpy()
+            scores[[item for item in row["history"] if item != row["target"]]] = -np.inf
+            hits.append(float((scores > scores[row["target"]]).sum() < 10))
+    assert full_catalog_metrics(model, split, 10)["full_hit@10"] == pytest.approx(np.mean(hits))
+
+
+def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset_dir, tmp_path):
+    import train_cf
+
+    output = tmp_path / "sasrec"
+    train_cf.main(
+        ["--data_dir", str(sample_dataset_dir), "--output_dir", str(output), "--num_train_epochs", "2", "--hidden_size", "8",
+         "--max_sequence_length", "8", "--disable_tqdm", "true", "--backbone", "gru4rec"]
+    )  # fmt: skip
+    assert sorted(path.name for path in output.iterdir()) == [
+        "README.md",
+        "config.json",
+        "eval_results.json",
+        "model.safetensors",
+        "run_settings.json",
+    ]
+    results = json.loads((output / "eval_results.json").read_text())
+    for key in ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm", "cold_users_hit@1"):
+        assert 0.0 <= results[key] <= 1.0
+    assert type(AutoModel.from_pretrained(output)).__name__ == "GRU4RecModel"
+    card = (output / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name:") and "| hit@1 |" in card and "Leave-one-out" in card

@@ -1,0 +1,133 @@
+import json
+
+import pytest
+
+from allmrec_hf.data import (
+    DataArguments,
+    DataFormatError,
+    PreparedDataset,
+    prepare_dataset,
+    read_amazon2014,
+    read_sequences,
+)
+from allmrec_hf.data.generic import read_interaction_table
+
+from .raw_files import meta_2014, review_2014, write_lines
+
+
+def _generic_files(tmp_path, sequence_lines, item_ids=("a", "b", "c", "d", "e", "f")):
+    items = write_lines(tmp_path / "items.jsonl", [json.dumps({"item_id": i, "title": f"T {i}"}) for i in item_ids])
+    sequences = write_lines(tmp_path / "sequences.jsonl", sequence_lines)
+    return str(sequences), str(items)
+
+
+GOOD = json.dumps({"user_id": "u1", "item_ids": ["a", "b", "c"]})
+
+
+@pytest.mark.parametrize(
+    "bad_line, field, fragment",
+    [
+        ('{"user_id": "u2", "item_ids": ["a", "b"', None, "malformed JSON"),
+        (json.dumps({"item_ids": ["a"]}), "user_id", "missing required field"),
+        (json.dumps({"user_id": "u2", "item_ids": "a b"}), "item_ids", "expected list"),
+        (json.dumps({"user_id": "u2", "item_ids": ["a", "zzz"]}), "item_ids", "'zzz' is not in"),
+        (json.dumps({"user_id": "u1", "item_ids": ["a"]}), "user_id", "already has a sequence on line 1"),
+        (json.dumps({"user_id": "u2", "item_ids": []}), "item_ids", "empty item list"),
+    ],
+    ids=["malformed", "missing-field", "wrong-type", "unknown-item", "repeated-user", "empty-sequence"],
+)
+def test_bad_sequence_lines_name_file_line_and_field(tmp_path, bad_line, field, fragment):
+    sequences, items = _generic_files(tmp_path, [GOOD, bad_line])
+    with pytest.raises(DataFormatError) as caught:
+        read_sequences(sequences, items)
+    error = caught.value
+    assert error.path == sequences
+    assert error.line == 2
+    assert error.field == field
+    assert fragment in str(error)
+    assert f"{sequences}, line 2" in str(error)
+
+
+def test_non_utf8_bytes(tmp_path):
+    sequences, items = _generic_files(tmp_path, [GOOD])
+    with open(sequences, "ab") as handle:
+        handle.write(b'{"user_id": "caf\xe9", "item_ids": ["a"]}\n')
+    with pytest.raises(DataFormatError, match=r"line 2: invalid UTF-8 byte 0xe9 at column 17"):
+        read_sequences(sequences, items)
+
+
+def test_empty_file(tmp_path):
+    sequences, items = _generic_files(tmp_path, [GOOD])
+    (tmp_path / "empty.jsonl").write_text("\n  \n")
+    with pytest.raises(DataFormatError, match="empty.jsonl: the file is empty"):
+        read_sequences(str(tmp_path / "empty.jsonl"), items)
+
+
+def test_damaged_gzip(tmp_path):
+    path = write_lines(tmp_path / "reviews.json.gz", [review_2014("U1", "A1", 1)] * 50)
+    path.write_bytes(path.read_bytes()[:-12])
+    meta = write_lines(tmp_path / "meta.json.gz", [meta_2014("A1", "x")])
+    with pytest.raises(DataFormatError, match="damaged gzip stream"):
+        read_amazon2014(str(path), str(meta))
+
+
+def test_missing_review_field_and_bad_literal(tmp_path):
+    reviews = write_lines(
+        tmp_path / "reviews.json",
+        [review_2014("U1", "A1", 1), json.dumps({"reviewerID": "U2", "asin": "A1", "overall": 5.0})],
+    )
+    meta = write_lines(tmp_path / "meta.json", [meta_2014("A1", "x")])
+    with pytest.raises(DataFormatError, match=r"reviews.json, line 2, field 'unixReviewTime': missing required field"):
+        read_amazon2014(str(reviews), str(meta))
+    reviews = write_lines(tmp_path / "reviews.json", [review_2014("U1", "A1", 1)])
+    meta = write_lines(tmp_path / "meta.json", [meta_2014("A1", "x"), "{'asin': 'A2', 'title': __import__('os')}"])
+    with pytest.raises(DataFormatError, match=r"meta.json, line 2: malformed Python literal"):
+        read_amazon2014(str(reviews), str(meta))
+
+
+def test_unknown_item_in_amazon_reviews_names_the_review_line(tmp_path):
+    reviews = write_lines(tmp_path / "reviews.json", [review_2014("U1", "A1", 1), review_2014("U1", "A7", 2)])
+    meta = write_lines(tmp_path / "meta.json", [meta_2014("A1", "x")])
+    with pytest.raises(DataFormatError, match=r"reviews.json, line 2, field 'asin': item 'A7' has no record"):
+        read_amazon2014(str(reviews), str(meta))
+    kept = read_amazon2014(str(reviews), str(meta), unknown_items="keep")
+    assert kept.items["A7"] == {"title": "", "description": ""} and kept.items_without_text == 1
+    skipped = read_amazon2014(str(reviews), str(meta), unknown_items="skip")
+    assert skipped.interactions["item"].tolist() == ["A1"]
+    assert sum(skipped.problems.skipped.values()) == 1
+
+
+def test_bad_csv_rows(tmp_path):
+    items = write_lines(tmp_path / "items.jsonl", [json.dumps({"item_id": "a", "title": "A"})])
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,timestamp\nu1,a,5\nu1,,6\nu1,a,yesterday-ish\n")
+    with pytest.raises(DataFormatError, match=r"log.csv, line 3, field 'item_id': missing or unparseable value"):
+        read_interaction_table(str(path), str(items))
+    path.write_text("user,item_id\nu1,a\n")
+    with pytest.raises(DataFormatError, match=r"field 'user_id': missing required column"):
+        read_interaction_table(str(path), str(items))
+
+
+def test_skip_option_counts_every_skipped_record_in_the_report(tmp_path):
+    catalog = ["a", "b", "c", "d", "e", "f"]
+    lines = [json.dumps({"user_id": f"u{n}", "item_ids": catalog[n % 3 : n % 3 + 4]}) for n in range(6)]
+    lines.insert(2, "not json at all")
+    lines.insert(4, json.dumps({"user_id": "u9"}))
+    sequences, items = _generic_files(tmp_path, lines)
+    args = {
+        "source": "generic",
+        "sequences_file": sequences,
+        "items_file": items,
+        "min_user_interactions": 1,
+        "min_item_interactions": 1,
+        "num_negatives": 1,
+        "few_shot_sizes": [],
+    }
+    with pytest.raises(DataFormatError):
+        prepare_dataset(DataArguments(**args))
+    dataset = prepare_dataset(DataArguments(**args, on_error="skip"))
+    dataset.save(tmp_path / "prepared")
+    skipped = PreparedDataset.load(tmp_path / "prepared").report["skipped_records"]
+    assert {(entry["reason"], entry["count"]) for entry in skipped} == {("malformed JSON", 1), ("missing item_ids", 1)}
+    assert dataset.report["num_users"] == 6
+    assert "line 3" in skipped[0]["examples"][0] or "line 3" in skipped[1]["examples"][0]

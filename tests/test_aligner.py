@@ -1,0 +1,261 @@
+import json
+import math
+
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer, BertConfig
+
+from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, SASRecConfig, SASRecModel
+from allmrec_hf.aligner_training import AlignerCollator, aligner_training_rows, catalog_texts, tokenize_catalog
+from allmrec_hf.data.batching import EpochNegatives
+from allmrec_hf.sentence_encoder import SentenceEncoder, load_sentence_transformer
+
+
+POOLING = [{"type": "Pooling", "config": {"embedding_dimension": 4, "pooling_mode": "mean", "include_prompt": True}}]
+
+
+def tiny_aligner(**config_kwargs):
+    torch.manual_seed(0)
+    config = ALLMRecAlignerConfig(
+        cf_config=SASRecConfig(num_items=6, hidden_size=2, max_sequence_length=4, dropout=0.0),
+        sentence_encoder_config=BertConfig(
+            vocab_size=50, hidden_size=4, num_hidden_layers=2, num_attention_heads=1, intermediate_size=8
+        ),
+        sentence_encoder_modules=POOLING,
+        latent_size=2,
+        **config_kwargs,
+    )
+    return ALLMRecAlignerModel(config)
+
+
+def set_linear(linear, weight, bias):
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(weight, dtype=torch.float))
+        linear.bias.copy_(torch.tensor(bias, dtype=torch.float))
+
+
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def mse(rows_a, rows_b):
+    values = [(a - b) ** 2 for row_a, row_b in zip(rows_a, rows_b) for a, b in zip(row_a, row_b)]
+    return sum(values) / len(values)
+
+
+def bce_with_logit(logit, label):
+    probability = sigmoid(logit)
+    return -(label * math.log(probability) + (1 - label) * math.log(1 - probability))
+
+
+@pytest.fixture
+def hand_case():
+    """One user, positive item 1, negative item 2, with every weight set by hand."""
+    model = tiny_aligner()
+    E = [[0.5, -1.0], [2.0, 0.25]]  # CF item embeddings of items 1 and 2
+    with torch.no_grad():
+        model.cf_backbone.item_embedding.weight[1:3] = torch.tensor(E)
+    set_linear(model.item_encoder[0], [[1.0, 0.0], [0.5, 1.0]], [0.0, 0.1])
+    set_linear(model.item_decoder, [[2.0, 0.0], [0.0, -1.0]], [0.0, 0.5])
+    set_linear(model.text_encoder[0], [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]], [0.0, 0.0])
+    set_linear(model.text_decoder, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, -1.0]], [0.0, 0.0, 0.0, 0.2])
+    Q = [[0.3, 0.1, -0.2, 0.4], [-0.5, 0.0, 0.6, 0.1]]  # sentence embeddings of items 1 and 2
+    x_u = [1.5, -0.5]
+
+    def linear(weight, bias, vector):
+        return [sum(w * v for w, v in zip(row, vector)) + b for row, b in zip(weight, bias)]
+
+    e = [[sigmoid(v) for v in linear([[1.0, 0.0], [0.5, 1.0]], [0.0, 0.1], row)] for row in E]
+    decoded_items = [linear([[2.0, 0.0], [0.0, -1.0]], [0.0, 0.5], row) for row in e]
+    q = [[sigmoid(v) for v in linear([[1.0, 0, 0, 0], [0, 0, 1.0, -1.0]], [0.0, 0.0], row)] for row in Q]
+    decoded_texts = [linear([[1.0, 0], [0, 1.0], [1.0, 1.0], [0, -1.0]], [0, 0, 0, 0.2], row) for row in q]
+    dot = [sum(a * b for a, b in zip(x_u, row)) for row in decoded_items]
+    expected = {
+        "matching": mse(e, q),
+        "item_reconstruction": mse(decoded_items, E),
+        "text_reconstruction": mse(decoded_texts, Q),
+        "recommendation_dot": bce_with_logit(dot[0], 1) + bce_with_logit(dot[1], 0),
+        "recommendation_mean": bce_with_logit(dot[0] / 2, 1) + bce_with_logit(dot[1] / 2, 0),
+        "matching_sum": mse(e[:1], q[:1]) + mse(e[1:], q[1:]),
+    }
+    inputs = {
+        "positive_ids": torch.tensor([1]),
+        "negative_ids": torch.tensor([2]),
+        "user_representations": torch.tensor([x_u]),
+        "text_embeddings": torch.tensor(Q),
+    }
+    return model, inputs, expected
+
+
+def test_each_loss_matches_a_hand_computation(hand_case):
+    model, inputs, expected = hand_case
+    output = model(**inputs)
+    assert output.matching_loss.item() == pytest.approx(expected["matching"], rel=1e-5)
+    assert output.item_reconstruction_loss.item() == pytest.approx(expected["item_reconstruction"], rel=1e-5)
+    assert output.text_reconstruction_loss.item() == pytest.approx(expected["text_reconstruction"], rel=1e-5)
+    assert output.recommendation_loss.item() == pytest.approx(expected["recommendation_dot"], rel=1e-5)
+    total = (
+        expected["matching"]
+        + 0.5 * expected["item_reconstruction"]
+        + 0.2 * expected["text_reconstruction"]
+        + expected["recommendation_dot"]
+    )
+    assert output.loss.item() == pytest.approx(total, rel=1e-5)
+
+
+def test_official_variants_and_ablation_switches(hand_case):
+    model, inputs, expected = hand_case
+    model.config.score = "mean"
+    model.config.loss_aggregation = "sum"
+    output = model(**inputs)
+    assert output.recommendation_loss.item() == pytest.approx(expected["recommendation_mean"], rel=1e-5)
+    assert output.matching_loss.item() == pytest.approx(expected["matching_sum"], rel=1e-5)
+    model.config.score, model.config.loss_aggregation = "dot", "mean"
+    model.config.use_matching_loss = False
+    without_matching = model(**inputs).loss.item()
+    model.config.use_matching_loss, model.config.use_recommendation_loss = True, False
+    without_recommendation = model(**inputs).loss.item()
+    model.config.use_recommendation_loss, model.config.use_reconstruction_losses = True, False
+    without_reconstruction = model(**inputs).loss.item()
+    full = (
+        expected["matching"]
+        + 0.5 * expected["item_reconstruction"]
+        + 0.2 * expected["text_reconstruction"]
+        + expected["recommendation_dot"]
+    )
+    assert without_matching == pytest.approx(full - expected["matching"], rel=1e-5)
+    assert without_recommendation == pytest.approx(full - expected["recommendation_dot"], rel=1e-5)
+    assert without_reconstruction == pytest.approx(
+        full - 0.5 * expected["item_reconstruction"] - 0.2 * expected["text_reconstruction"], rel=1e-5
+    )
+
+
+def test_text_reconstruction_target_is_detached_unless_asked(hand_case):
+    model, inputs, _ = hand_case
+    model.config.use_matching_loss = model.config.use_recommendation_loss = False  # loss = alpha * item + beta * text
+    gradients = {}
+    for detach in (True, False):
+        model.config.detach_text_target = detach
+        texts = inputs["text_embeddings"].clone().requires_grad_(True)
+        (gradients[detach],) = torch.autograd.grad(model(**{**inputs, "text_embeddings": texts}).loss, texts)
+    # An attached target adds the gradient of MSE(decoded, Q) through Q itself: beta * -2 (decoded - Q) / n.
+    with torch.no_grad():
+        decoded = model.text_decoder(model.text_encoder(inputs["text_embeddings"]))
+    through_target = 0.2 * -2 * (decoded - inputs["text_embeddings"]) / decoded.numel()
+    torch.testing.assert_close(gradients[False] - gradients[True], through_target)
+
+
+def test_cf_backbone_gets_no_gradient_and_stays_in_eval_mode():
+    model = tiny_aligner()
+    model.train()
+    assert model.training and model.item_encoder.training
+    assert not model.cf_backbone.training
+    assert not any(parameter.requires_grad for parameter in model.cf_backbone.parameters())
+    output = model(
+        positive_ids=torch.tensor([1, 3]),
+        negative_ids=torch.tensor([2, 4]),
+        input_ids=torch.tensor([[0, 1, 2, 3], [0, 0, 4, 5]]),
+        text_input_ids=torch.randint(1, 50, (4, 5)),
+        text_attention_mask=torch.ones(4, 5, dtype=torch.long),
+        text_index=torch.tensor([0, 1, 2, 3]),
+    )
+    output.loss.backward()
+    assert all(parameter.grad is None for parameter in model.cf_backbone.parameters())
+    assert model.item_encoder[0].weight.grad is not None
+    assert model.sentence_encoder.transformer.embeddings.word_embeddings.weight.grad is not None
+
+
+def test_text_encoder_training_modes():
+    frozen = tiny_aligner(text_encoder_training="frozen")
+    assert not any(p.requires_grad for p in frozen.sentence_encoder.parameters())
+    frozen.train()
+    assert not frozen.sentence_encoder.training
+    top = tiny_aligner(text_encoder_training="top_layers", text_encoder_trainable_layers=1)
+    layers = top.sentence_encoder.transformer_layers()
+    assert all(p.requires_grad for p in layers[1].parameters())
+    assert not any(p.requires_grad for p in layers[0].parameters())
+    assert not top.sentence_encoder.transformer.embeddings.word_embeddings.weight.requires_grad
+    with pytest.raises(ValueError, match="text_encoder_trainable_layers"):
+        tiny_aligner(text_encoder_training="top_layers")
+
+
+def test_sentence_encoder_rebuilt_from_config_matches_minilm():
+    sentence_transformer = load_sentence_transformer()  # the offline all-MiniLM-L6-v2
+    encoder = SentenceEncoder.from_sentence_transformer(sentence_transformer).eval()
+    texts = ["Trail running shoes, lightweight", "A cast iron skillet for searing steaks"]
+    tokens = sentence_transformer.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ours = encoder(tokens["input_ids"], tokens["attention_mask"])
+    theirs = sentence_transformer.encode(texts, convert_to_tensor=True)
+    assert ours.shape == (2, 384) and encoder.embedding_size == 384
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_training_rows_last_and_all_items(sample_dataset):
+    cf = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=10)).eval()
+    split = sample_dataset.splits["train"]
+    last, keys = aligner_training_rows(cf, split, "last")
+    assert len(last) == len(split)
+    assert last.columns["positive_ids"].tolist() == split["target"]
+    every, _ = aligner_training_rows(cf, split, "all")
+    assert len(every) == sum(min(len(h), 10) for h in split["history"])
+    # The row of each user's last pair in "all" mode carries the same x_u as the "last" mode.
+    ends = torch.cumsum(torch.bincount(every.columns["row"]), 0) - 1
+    torch.testing.assert_close(
+        every.columns["user_representations"][ends], last.columns["user_representations"][: len(ends)]
+    )
+    batch = AlignerCollator(
+        EpochNegatives(sample_dataset.num_items, keys, len(last), 1, 0), *tokenize_catalog_for(sample_dataset)
+    )([last[i] for i in range(8)])
+    distinct = batch["text_input_ids"].shape[0]
+    assert distinct == len(set(batch["positive_ids"].tolist() + batch["negative_ids"].tolist()))
+    assert batch["text_index"].shape == (16,)
+
+
+def tokenize_catalog_for(dataset):
+    tokenizer = load_sentence_transformer().tokenizer
+    model = tiny_aligner()
+    texts = [""] + [
+        model.config.item_text({"title": t, "description": d})
+        for t, d in zip(dataset.items["title"], dataset.items["description"])
+    ]
+    return tokenize_catalog(tokenizer, texts, 32)
+
+
+def test_catalog_texts_follow_the_template(sample_dataset):
+    model = tiny_aligner(text_template='"{title}, {description}" by {brand}')
+    texts = catalog_texts(model, sample_dataset)
+    first = sample_dataset.items[0]
+    assert texts[0] == "" and texts[1] == f'"{first["title"]}, {first["description"]}" by {first["brand"]}'
+    with pytest.raises(ValueError, match="reads \\['color'\\]"):
+        catalog_texts(tiny_aligner(text_template="{title} in {color}"), sample_dataset)
+    assert (
+        tiny_aligner().config.item_text({"title": "", "description": ""})
+        == "Title: No Title, Description: Empty description"
+    )
+
+
+def test_stage1_script_outputs_and_save_load_gives_identical_embeddings(stage1_dir, sample_dataset):
+    trained_stage1 = stage1_dir
+    results = json.loads((trained_stage1 / "eval_results.json").read_text())
+    for key in ("hit@1", "hit@1_cold", "hit@1_warm", "text_hit@1", "text_hit@1_cold", "text_hit@1_warm", "cf_hit@1"):
+        assert 0.0 <= results[key] <= 1.0
+    model = AutoModel.from_pretrained(trained_stage1).eval()
+    assert isinstance(model, ALLMRecAlignerModel)
+    assert model.joint_text_embeddings.abs().sum() > 0 and model.joint_item_embeddings.abs().sum() > 0
+    again = AutoModel.from_pretrained(trained_stage1).eval()
+    assert torch.equal(model.joint_text_embeddings, again.joint_text_embeddings)
+    tokenizer = AutoTokenizer.from_pretrained(trained_stage1)
+    tokens = tokenizer(["A brand-new tent nobody bought yet"], return_tensors="pt")
+    new_item = model.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"])
+    assert new_item.shape == (1, 128)
+    torch.testing.assert_close(new_item, again.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"]))
+    # The stored q_i of item 1 is what the saved encoder computes from item 1's text.
+    text = model.config.item_text(sample_dataset.items[0])
+    tokens = tokenizer([text], truncation=True, max_length=model.config.max_text_length, return_tensors="pt")
+    torch.testing.assert_close(
+        model.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"])[0],
+        model.joint_text_embeddings[1],
+        rtol=1e-4,
+        atol=1e-5,
+    )
