@@ -276,7 +276,11 @@ def run_stage1(args: AlignerArguments, training_args: AlignerTrainingArguments) 
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    model.refresh_catalog(*catalog, item_has_interactions=trained_items(dataset, args.train_split))
+    model.refresh_catalog(
+        *catalog,
+        item_has_interactions=trained_items(dataset, args.train_split),
+        text_embeddings=trainer.data_collator.frozen_text_embeddings,
+    )
     model.mean_user_representation.copy_(trainer.train_dataset.columns["user_representations"].mean(0))
     results = evaluate_aligner(model, dataset, "test")
     if len(dataset.splits["cold_users"]):

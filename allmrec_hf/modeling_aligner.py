@@ -205,22 +205,29 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
     def encode_catalog_texts(
         self, text_input_ids: torch.LongTensor, text_lengths: torch.LongTensor, batch_size: int = 128
     ):
-        """Sentence-encoder embeddings ``Q`` of a right-padded token table, batch by batch and trimmed to each
-        batch's longest row; the model is put in eval mode for it and restored afterwards."""
+        """Sentence-encoder embeddings ``Q`` of a right-padded token table, in batches of similar lengths trimmed to
+        each batch's longest row; the model is put in eval mode for it and restored afterwards."""
         was_training = self.training
         self.eval()
+        # Rows are encoded longest first so that each batch pads to lengths close to its own (sorting is stable, so
+        # the result does not depend on ties), then put back in catalog order.
+        order = torch.argsort(text_lengths, descending=True, stable=True)
         outputs = []
-        for start in range(0, len(text_input_ids), batch_size):
-            lengths = text_lengths[start : start + batch_size]
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            lengths = text_lengths[rows]
             width = int(lengths.max())
             mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
-            tokens = text_input_ids[start : start + batch_size, :width]
+            tokens = text_input_ids[rows, :width]
             outputs.append(self.encode_text(tokens.to(self.device), mask.to(self.device)))
         self.train(was_training)
-        return torch.cat(outputs)
+        encoded = torch.cat(outputs)
+        return encoded[torch.argsort(order.to(encoded.device))]
 
     @torch.no_grad()
-    def refresh_catalog(self, text_input_ids, text_lengths, item_has_interactions, batch_size: int = 128) -> None:
+    def refresh_catalog(
+        self, text_input_ids, text_lengths, item_has_interactions, batch_size: int = 128, text_embeddings=None
+    ) -> None:
         """Compute and store ``e_i`` and ``q_i`` for every catalog item (row 0 is padding).
 
         Args:
@@ -228,10 +235,13 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
             text_lengths (`torch.LongTensor` of shape `(num_items + 1,)`): Real tokens per row.
             item_has_interactions (`torch.BoolTensor` of shape `(num_items + 1,)`):
                 Items the CF model trained on; the others are scored through ``q_i``.
+            text_embeddings (`torch.FloatTensor` of shape `(num_items + 1, text_size)`, *optional*):
+                The catalog's ``Q`` when already computed (a frozen sentence encoder's, from before training).
         """
         self.joint_item_embeddings.copy_(self.item_encoder(self.cf_backbone.item_embeddings()))
-        texts = self.encode_catalog_texts(text_input_ids, text_lengths, batch_size)
-        self.joint_text_embeddings.copy_(self.text_encoder(texts))
+        if text_embeddings is None:
+            text_embeddings = self.encode_catalog_texts(text_input_ids, text_lengths, batch_size)
+        self.joint_text_embeddings.copy_(self.text_encoder(text_embeddings.to(self.device)))
         self.item_has_interactions.copy_(torch.as_tensor(item_has_interactions, dtype=torch.bool))
 
     def catalog_embeddings(self, candidate_ids: torch.LongTensor, path: str = "joint") -> torch.Tensor:
