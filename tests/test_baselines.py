@@ -148,3 +148,16 @@ def test_experiment_runner_writes_every_table_and_plot(tiny_sentence_transformer
         path.endswith(name)
         for path, name in zip(write_plots(results, str(tmp_path / "plots")), ["cold_warm.png", "few_shot.png"])
     ] == [True, True]
+
+
+def test_tables_of_an_llm_free_run_leave_out_the_llm_tables():
+    cf = {"hit@1": 0.3, "hit@1_cold": 0.1, "hit@1_warm": 0.45}
+    stage1 = {"hit@1": 0.31, "hit@1_cold": 0.09, "hit@1_warm": 0.47, "text_hit@1": 0.24, "text_hit@1_cold": 0.15,
+              "text_hit@1_warm": 0.32}  # fmt: skip
+    tables = all_tables({"cf/sasrec": cf, "stage1/sasrec": stage1}, "scientific")
+    assert [line for line in tables.splitlines() if line.startswith("### ")] == [
+        "### Table 1. Overall Hit@1",
+        "### Table 2. Hit@1 on cold and warm items",
+        "### Table 9. Model-agnostic: each CF backbone alone and inside A-LLMRec",
+    ]
+    assert "| SASRec | 0.3000 | 0.3100 | 0.2400 | – |" in tables

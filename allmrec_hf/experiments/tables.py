@@ -1,7 +1,7 @@
 """Markdown tables shaped like the paper's Tables 1-9 and PNG plots, from the runner's results registry.
 
 A cell is ``–`` where the run did not produce the figure (a baseline switched off, no cold users in the data, an
-LLM-free run). Every figure is Hit@1 on the stored test candidates unless a column says otherwise.
+LLM-free run); a table with no figure at all is left out. Every figure is Hit@1 on the stored test candidates unless a column says otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ def _get(results: dict, key: str, metric: str = "hit@1"):
 
 
 def _table(title: str, note: str, rows: list[dict], columns: list[str]) -> str:
+    # A table with no figure at all (an LLM-free run's LLM tables, no few-shot runs) is left out rather than printed
+    # as a grid of dashes; the first column is the row's label.
+    if not any(isinstance(value, float) for row in rows for value in list(row.values())[1:]):
+        return ""
     return (
         f"### {title}\n\n{note}\n\n{markdown_table(rows, columns)}\n"
         if note
@@ -180,11 +184,11 @@ def table_9(results: dict) -> str:
 
 
 def preference_section(results: dict, examples: int = 3) -> str:
+    entries = {key.split("/", 1)[1]: entry for key, entry in results.items() if key.startswith("preference/")}
+    if not entries:
+        return ""
     lines = ["### Favourite genre / category prediction (section 5.4.4)", ""]
-    for key, entry in results.items():
-        if not key.startswith("preference/"):
-            continue
-        name = key.split("/", 1)[1]
+    for name, entry in entries.items():
         lines.append(
             f"**{name}** — answers naming a category of the user's history: {format_value(entry['agreement'])}"
         )
@@ -199,7 +203,7 @@ def preference_section(results: dict, examples: int = 3) -> str:
 def all_tables(results: dict, dataset: str) -> str:
     sections = [table_1(results, dataset), table_2(results), table_3(results), table_4(results), table_5(results)]
     sections += [table_6(results), table_7(results), table_8(results), table_9(results), preference_section(results)]
-    return "\n".join(sections)
+    return "\n".join(section for section in sections if section)
 
 
 def write_plots(results: dict, folder: str) -> list[str]:
