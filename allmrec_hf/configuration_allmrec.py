@@ -42,7 +42,7 @@ class ALLMRecConfig(PreTrainedConfig):
         generation_repetition_penalty (`float`, *optional*, defaults to 1.5): Greedy generation's penalty (reference).
         score_normalization (`str`, *optional*, defaults to `"sum"`):
             Candidate scoring by the ``sum`` or the length-normalised ``mean`` of the answer's token log-likelihoods.
-        score_chunk_size (`int`, *optional*, defaults to 20):
+        score_chunk_size (`int`, *optional*, defaults to 5):
             Candidates continued at once from one shared prompt cache (lower it for large LLMs).
         user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
         llm_pad_token_id / llm_eos_token_id (`int`): The tokenizer's padding and end-of-sequence ids.
@@ -72,7 +72,7 @@ class ALLMRecConfig(PreTrainedConfig):
         generation_max_new_tokens: int = 64,
         generation_repetition_penalty: float = 1.5,
         score_normalization: str = "sum",
-        score_chunk_size: int = 20,
+        score_chunk_size: int = 5,
         user_token_id: int | None = None,
         history_token_id: int | None = None,
         candidate_token_id: int | None = None,

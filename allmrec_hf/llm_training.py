@@ -90,7 +90,7 @@ class RecommenderArguments:
     use_user_token: bool = field(default=True, metadata={"help": "Put the user soft token first."})
     max_new_tokens: int = field(default=64, metadata={"help": "Generation budget of an answer."})
     repetition_penalty: float = field(default=1.5, metadata={"help": "Greedy generation's repetition penalty."})
-    score_chunk_size: int = field(default=20, metadata={"help": "Candidates scored at once from one prompt cache."})
+    score_chunk_size: int = field(default=5, metadata={"help": "Candidates scored at once from one prompt cache."})
     llm_adapter: str | None = field(
         default=None,
         metadata={"help": "lora: fine-tune the LLM with LoRA (the TALLRec baseline).", "choices": ["lora"]},

@@ -485,15 +485,21 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
             is ``sum / count``.
         """
         first_log_probs, cache = self.encode_prompt(batch)
-        rows, candidates, width = answer_ids.shape
+        rows, candidates, _ = answer_ids.shape
         chunk = min(self.config.score_chunk_size, candidates)
         prompt_mask = batch["attention_mask"]
         device = prompt_mask.device
+        # Each row's answers are continued longest first, so every chunk is padded only to its own longest answer
+        # rather than the batch's (titles vary from a few tokens to dozens); scores go back to candidate order.
+        order = answer_lengths.argsort(dim=1, descending=True, stable=True)
+        sorted_ids = answer_ids.gather(1, order.unsqueeze(-1).expand_as(answer_ids))
+        sorted_lengths = answer_lengths.gather(1, order)
         cache.batch_repeat_interleave(chunk)
         sums = torch.zeros(rows, candidates, device=device)
         for start in range(0, candidates, chunk):
-            ids = answer_ids[:, start : start + chunk].to(device)
-            lengths = answer_lengths[:, start : start + chunk].to(device)
+            lengths = sorted_lengths[:, start : start + chunk].to(device)
+            width = int(lengths.max())
+            ids = sorted_ids[:, start : start + chunk, :width].to(device)
             size = ids.shape[1]
             if size < chunk:  # the shared cache is sized for a full chunk: pad the last one with copies
                 ids = torch.cat([ids, ids[:, -1:].expand(-1, chunk - size, -1)], 1)
@@ -514,6 +520,7 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
             rest = following.gather(2, flat_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             token_log_probs = torch.cat([first, rest], 1) * answer_mask
             sums[:, start : start + size] = token_log_probs.sum(1).view(rows, chunk)[:, :size]
+        sums = torch.zeros_like(sums).scatter_(1, order.to(device), sums)
         return sums, answer_lengths.to(device).float()
 
     @torch.no_grad()
