@@ -81,6 +81,14 @@ def main():
         )(rows)
         answers, lengths = prompts.pop("candidate_answer_ids"), prompts.pop("candidate_answer_lengths")
         longest = int(lengths.max())
+
+        # The training step runs first: the process's peak RSS is a high-water mark, and scoring's logits would
+        # otherwise hide what training adds on top of the loaded model.
+        training = RecommendationBatcher(tokenizer, dataset.titles, model.config, cf_length)(rows[:4])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        model.train()
+        step = seconds(lambda: model(**training).loss.backward(), 1)
+        peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
         model.eval()
         with torch.no_grad():
             floor = seconds(lambda: model.encode_prompt(prompts), args.repeats)
@@ -89,11 +97,6 @@ def main():
                 lambda: model.generate_answers(prompts, max_new_tokens=longest, min_new_tokens=longest), args.repeats
             )
 
-        training = RecommendationBatcher(tokenizer, dataset.titles, model.config, cf_length)(rows[:4])
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        model.train()
-        step = seconds(lambda: model(**training).loss.backward(), 1)
-        peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
         parameters = sum(p.numel() for p in model.llm.parameters())
     per_user = {
         name: value / args.users
@@ -114,6 +117,7 @@ def main():
                 "generate_over_score": round(per_user["generate"] / per_user["score"], 2),
                 "training_step_seconds_batch_4": round(step, 2),
                 "training_step_peak_rss_growth_mb": round(peak_growth / 1024, 1),
+                "score_chunk_size": model.config.score_chunk_size,
                 "threads": args.threads,
             },
             indent=2,

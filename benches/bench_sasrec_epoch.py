@@ -8,6 +8,7 @@ the figure is training time only.
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -84,8 +85,10 @@ def main():
         "reference_loop_s": round(reference_loop(dataset, args.epochs), 2),
     }
     results["speedup_vs_reference_loop"] = round(results["reference_loop_s"] / results["ours_group_by_length_s"], 2)
-    print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs: stdout carries only the JSON
+        results = main()
+    print(json.dumps(results, indent=2))

@@ -11,8 +11,10 @@ Prints one JSON object.
 """
 
 import argparse
+import contextlib
 import json
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -94,8 +96,10 @@ def main():
         }
     paper = results["paper_full_finetuning"]["seconds_per_step"]
     results["speedup"] = {name: round(paper / results[name]["seconds_per_step"], 2) for name in SETTINGS}
-    print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs: stdout carries only the JSON
+        results = main()
+    print(json.dumps(results, indent=2))
