@@ -244,6 +244,19 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         self.joint_text_embeddings.copy_(self.text_encoder(text_embeddings.to(self.device)))
         self.item_has_interactions.copy_(torch.as_tensor(item_has_interactions, dtype=torch.bool))
 
+    @torch.no_grad()
+    def text_latent_spread(self) -> float:
+        """How much the catalog's text latents ``q_i`` vary across items, relative to the item latents: near 0 means
+        the text path has collapsed (every text maps to about the same joint embedding).
+
+        The stage-1 objective admits that collapse when the sentence encoder is trained: a constant ``Q`` is
+        reconstructed perfectly and matched to the mean item latent. Fully fine-tuning MiniLM on Scientific reached
+        it within two epochs (text-path Hit@1 at chance), while its top two layers or a frozen encoder did not.
+        """
+        items = self.joint_item_embeddings[1:].float().std(0).mean()
+        texts = self.joint_text_embeddings[1:].float().std(0).mean()
+        return float(texts / items.clamp_min(torch.finfo(torch.float32).tiny))
+
     def catalog_embeddings(self, candidate_ids: torch.LongTensor, path: str = "joint") -> torch.Tensor:
         """Joint embeddings of items: ``"joint"`` uses ``e_i`` for items with interactions and ``q_i`` for the
         others (paper 4.1.4); ``"text"`` uses ``q_i`` for every item; ``"item"`` uses ``e_i`` for every item."""

@@ -6,7 +6,13 @@ import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig
 
 from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, SASRecConfig, SASRecModel
-from allmrec_hf.aligner_training import AlignerCollator, aligner_training_rows, catalog_texts, tokenize_catalog
+from allmrec_hf.aligner_training import (
+    COLLAPSED_TEXT_SPREAD,
+    AlignerCollator,
+    aligner_training_rows,
+    catalog_texts,
+    tokenize_catalog,
+)
 from allmrec_hf.data.batching import EpochNegatives
 from allmrec_hf.sentence_encoder import SentenceEncoder, load_sentence_transformer
 
@@ -259,3 +265,11 @@ def test_stage1_script_outputs_and_save_load_gives_identical_embeddings(stage1_d
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_a_collapsed_text_path_is_detected(stage1_dir):
+    model = AutoModel.from_pretrained(stage1_dir)
+    assert model.text_latent_spread() > COLLAPSED_TEXT_SPREAD
+    model.joint_text_embeddings[1:] = model.joint_text_embeddings[1]  # every item's text maps to one latent
+    assert model.text_latent_spread() == 0.0
+    assert json.loads((stage1_dir / "eval_results.json").read_text())["text_latent_spread"] > COLLAPSED_TEXT_SPREAD
