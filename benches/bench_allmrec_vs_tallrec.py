@@ -10,13 +10,12 @@ prepares the LLM with peft's k-bit preparation, which turns gradient checkpointi
 without it. Inference: candidate scoring of the same batch. Prints one JSON object.
 """
 
-import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from common import benchmark_arguments, parse_benchmark_arguments, print_result
 
 from allmrec_hf import ALLMRecForRecommendation
 from allmrec_hf.data import DataArguments, prepare_dataset
@@ -39,17 +38,12 @@ def training_step(model, batch):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--data_dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/amazon_beauty_2014")
-    )
+    parser = benchmark_arguments(__doc__, "amazon_beauty_2014")
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_benchmark_arguments(parser)
     dataset = prepare_dataset(DataArguments(source="generic", data_dir=args.data_dir, few_shot_sizes=[]))
     rows = dataset.splits["train"].select(range(args.batch_size)).to_list()
     timings = {}
@@ -100,8 +94,8 @@ def main():
             timings["tallrec_inference_s_per_batch"] / timings["allmrec_inference_s_per_batch"], 2
         ),
     }
-    print(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    print_result(main)

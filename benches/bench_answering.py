@@ -9,14 +9,13 @@ Generation runs for as many new tokens as the longest candidate answer (a traine
 Also reports the peak memory of one training step (batch 4, the paper's). Prints one JSON object.
 """
 
-import argparse
-import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from common import benchmark_arguments, parse_benchmark_arguments, print_result
 from transformers import BertConfig, OPTConfig, OPTForCausalLM
 
 from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, ALLMRecForRecommendation, SASRecConfig
@@ -60,17 +59,12 @@ def seconds(function, repeats: int) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--data_dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/amazon_beauty_2014")
-    )
+    parser = benchmark_arguments(__doc__, "amazon_beauty_2014")
     parser.add_argument("--users", type=int, default=8, help="Users per batch.")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_benchmark_arguments(parser)
     dataset = prepare_dataset(DataArguments(source="generic", data_dir=args.data_dir, few_shot_sizes=[]))
     with tempfile.TemporaryDirectory() as folder:
         model, tokenizer = build_model(dataset, Path(folder), args.width, args.layers)
@@ -93,6 +87,11 @@ def main():
         with torch.no_grad():
             floor = seconds(lambda: model.encode_prompt(prompts), args.repeats)
             scoring = seconds(lambda: model.score_answers(prompts, answers, lengths), args.repeats)
+            # All candidates in one chunk: every answer is padded to the batch's longest, as before length-sorted
+            # chunks.
+            chunk_size, model.config.score_chunk_size = model.config.score_chunk_size, answers.shape[1]
+            one_chunk = seconds(lambda: model.score_answers(prompts, answers, lengths), args.repeats)
+            model.config.score_chunk_size = chunk_size
             generation = seconds(
                 lambda: model.generate_answers(prompts, max_new_tokens=longest, min_new_tokens=longest), args.repeats
             )
@@ -100,30 +99,28 @@ def main():
         parameters = sum(p.numel() for p in model.llm.parameters())
     per_user = {
         name: value / args.users
-        for name, value in (("generate", generation), ("score", scoring), ("prompt_forward", floor))
-    }
-    print(
-        json.dumps(
-            {
-                "benchmark": "answering_modes_seconds_per_user",
-                "data_dir": args.data_dir,
-                "llm": f"random OPT, width {args.width}, {args.layers} layers, {parameters / 1e6:.0f}M parameters",
-                "users_per_batch": args.users,
-                "mean_prompt_tokens": float(prompts["attention_mask"].sum(1).float().mean()),
-                "mean_answer_tokens": float(lengths.float().mean()),
-                "generated_tokens": longest,
-                "seconds_per_user": {name: round(value, 4) for name, value in per_user.items()},
-                "score_over_prompt_forward": round(per_user["score"] / per_user["prompt_forward"], 2),
-                "generate_over_score": round(per_user["generate"] / per_user["score"], 2),
-                "training_step_seconds_batch_4": round(step, 2),
-                "training_step_peak_rss_growth_mb": round(peak_growth / 1024, 1),
-                "score_chunk_size": model.config.score_chunk_size,
-                "threads": args.threads,
-            },
-            indent=2,
+        for name, value in (
+            ("generate", generation), ("score", scoring), ("score_one_chunk", one_chunk), ("prompt_forward", floor)
         )
-    )
+    }  # fmt: skip
+    return {
+        "benchmark": "answering_modes_seconds_per_user",
+        "data_dir": args.data_dir,
+        "llm": f"random OPT, width {args.width}, {args.layers} layers, {parameters / 1e6:.0f}M parameters",
+        "users_per_batch": args.users,
+        "mean_prompt_tokens": float(prompts["attention_mask"].sum(1).float().mean()),
+        "mean_answer_tokens": float(lengths.float().mean()),
+        "generated_tokens": longest,
+        "seconds_per_user": {name: round(value, 4) for name, value in per_user.items()},
+        "score_over_prompt_forward": round(per_user["score"] / per_user["prompt_forward"], 2),
+        "generate_over_score": round(per_user["generate"] / per_user["score"], 2),
+        "training_step_seconds_batch_4": round(step, 2),
+        "training_step_peak_rss_growth_mb": round(peak_growth / 1024, 1),
+        "score_chunk_size": model.config.score_chunk_size,
+        "one_chunk_over_score": round(per_user["score_one_chunk"] / per_user["score"], 2),
+        "threads": args.threads,
+    }
 
 
 if __name__ == "__main__":
-    main()
+    print_result(main)

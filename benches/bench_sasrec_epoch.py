@@ -7,9 +7,6 @@ maxlen 50, batch 128, Adam 1e-3) for the same number of epochs on the same train
 the figure is training time only.
 """
 
-import argparse
-import contextlib
-import json
 import sys
 import tempfile
 import time
@@ -26,6 +23,7 @@ from allmrec_hf.data.batching import training_sequences
 
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import benchmark_arguments, parse_benchmark_arguments, print_result  # noqa: E402
 from reference_sasrec import ReferenceLayoutSASRec, train_epoch  # noqa: E402
 
 
@@ -63,14 +61,9 @@ def reference_loop(dataset, epochs: int) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--data_dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/amazon_beauty_2014")
-    )
+    parser = benchmark_arguments(__doc__, "amazon_beauty_2014")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_benchmark_arguments(parser)
     dataset = prepare_dataset(DataArguments(source="generic", data_dir=args.data_dir))
     users = len(dataset.splits["train"])
     results = {
@@ -89,6 +82,4 @@ def main():
 
 
 if __name__ == "__main__":
-    with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs: stdout carries only the JSON
-        results = main()
-    print(json.dumps(results, indent=2))
+    print_result(main)

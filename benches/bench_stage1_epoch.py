@@ -10,16 +10,11 @@ stage-1 steps of each setting with the offline all-MiniLM-L6-v2 and extrapolates
 Prints one JSON object.
 """
 
-import argparse
-import contextlib
-import json
 import math
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-import torch
+from common import benchmark_arguments, parse_benchmark_arguments, print_result
 from transformers import TrainerCallback, set_seed
 
 from allmrec_hf import SASRecConfig, SASRecModel
@@ -58,14 +53,9 @@ class StepClock(TrainerCallback):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--data_dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/amazon_scientific_2018")
-    )
+    parser = benchmark_arguments(__doc__, "amazon_scientific_2018")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_benchmark_arguments(parser)
     dataset = prepare_dataset(DataArguments(source="generic", data_dir=args.data_dir, few_shot_sizes=[]))
     set_seed(0)
     cf = SASRecModel(SASRecConfig(num_items=dataset.num_items)).eval()
@@ -100,6 +90,4 @@ def main():
 
 
 if __name__ == "__main__":
-    with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs: stdout carries only the JSON
-        results = main()
-    print(json.dumps(results, indent=2))
+    print_result(main)
