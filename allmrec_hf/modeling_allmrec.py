@@ -519,8 +519,8 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
             first = first_log_probs.repeat_interleave(chunk, 0).gather(1, flat_ids[:, :1])
             rest = following.gather(2, flat_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             token_log_probs = torch.cat([first, rest], 1) * answer_mask
-            sums[:, start : start + size] = token_log_probs.sum(1).view(rows, chunk)[:, :size]
-        sums = torch.zeros_like(sums).scatter_(1, order.to(device), sums)
+            positions = order[:, start : start + size].to(device)  # back to candidate order
+            sums.scatter_(1, positions, token_log_probs.sum(1).view(rows, chunk)[:, :size])
         return sums, answer_lengths.to(device).float()
 
     @torch.no_grad()

@@ -1,7 +1,8 @@
 """Markdown tables shaped like the paper's Tables 1-9 and PNG plots, from the runner's results registry.
 
 A cell is ``–`` where the run did not produce the figure (a baseline switched off, no cold users in the data, an
-LLM-free run); a table with no figure at all is left out. Every figure is Hit@1 on the stored test candidates unless a column says otherwise.
+LLM-free run); a table with no figure at all is left out. Every figure is Hit@1 on the stored test candidates unless
+a column says otherwise.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ def _get(results: dict, key: str, metric: str = "hit@1"):
 
 
 def _table(title: str, note: str, rows: list[dict], columns: list[str]) -> str:
-    # A table with no figure at all (an LLM-free run's LLM tables, no few-shot runs) is left out rather than printed
-    # as a grid of dashes; the first column is the row's label.
+    # The first column is each row's label; the other cells are figures (floats), text or None.
     if not any(isinstance(value, float) for row in rows for value in list(row.values())[1:]):
         return ""
     return (
