@@ -9,7 +9,9 @@ from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, SASRecConfig, 
 from allmrec_hf.aligner_training import (
     COLLAPSED_TEXT_SPREAD,
     AlignerCollator,
+    AlignerTrainingArguments,
     aligner_training_rows,
+    build_aligner_trainer,
     catalog_texts,
     tokenize_catalog,
 )
@@ -273,3 +275,32 @@ def test_a_collapsed_text_path_is_detected(stage1_dir):
     model.joint_text_embeddings[1:] = model.joint_text_embeddings[1]  # every item's text maps to one latent
     assert model.text_latent_spread() == 0.0
     assert json.loads((stage1_dir / "eval_results.json").read_text())["text_latent_spread"] > COLLAPSED_TEXT_SPREAD
+
+
+def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
+    torch.manual_seed(0)
+    cf = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=10)).eval()
+    sentence_transformer = load_sentence_transformer(str(tiny_sentence_transformer_dir))
+    model = ALLMRecAlignerModel.from_components(cf, sentence_transformer, max_text_length=16)
+    args = AlignerTrainingArguments(
+        output_dir=str(tmp_path), max_steps=1, learning_rate=1e-2, text_encoder_learning_rate=1e-6,
+        save_strategy="no", logging_strategy="no", disable_tqdm=True, report_to=[],
+    )  # fmt: skip
+    trainer, _ = build_aligner_trainer(model, sample_dataset, sentence_transformer.tokenizer, args)
+    optimizer = trainer.create_optimizer()
+    assert trainer.create_optimizer() is optimizer
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert len(rates) == sum(len(group["params"]) for group in optimizer.param_groups) == len(trainable)
+    assert {rates[id(p)] for p in model.sentence_encoder.parameters()} == {1e-6}
+    assert {rates[id(p)] for p in model.item_encoder.parameters()} == {1e-2}
+
+    # One Adam step moves each weight by about its group's rate.
+    before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    trainer.train()
+    moved = {
+        name: (p.detach() - before[name]).abs().max().item() for name, p in model.named_parameters() if name in before
+    }
+    encoder_moves = [value for name, value in moved.items() if name.startswith("sentence_encoder.")]
+    assert 0 < max(encoder_moves) <= 1.1e-6
+    assert 0.5e-2 < moved["item_encoder.0.weight"] <= 1.1e-2
