@@ -119,7 +119,8 @@ class AlignerCollator:
 @dataclass
 class AlignerTrainingArguments(TrainingArguments):
     """`TrainingArguments` with the paper's stage-1 defaults: Adam (lr 1e-4, betas 0.9/0.98), batch 32, 10 epochs,
-    a checkpoint at most once per epoch."""
+    a checkpoint at most once per epoch; the LLM-free scorers are validated every epoch (the last epoch is kept, as
+    in the paper, unless ``load_best_model_at_end`` with a ``metric_for_best_model``)."""
 
     output_dir: str | None = field(default=None, metadata={"help": "Where the stage-1 model is written."})
     num_train_epochs: float = field(default=10.0)
@@ -129,7 +130,7 @@ class AlignerTrainingArguments(TrainingArguments):
     max_grad_norm: float = field(default=0.0)
     lr_scheduler_type: str = field(default="constant")
     per_device_train_batch_size: int = field(default=32)
-    eval_strategy: IntervalStrategy | str = field(default="no")
+    eval_strategy: IntervalStrategy | str = field(default="epoch")
     save_strategy: SaveStrategy | str = field(default="epoch")
     save_total_limit: int | None = field(default=1)
     logging_steps: float = field(default=50)
@@ -152,9 +153,22 @@ class AlignerTrainingArguments(TrainingArguments):
 
 
 class AlignerTrainer(Trainer):
-    """`Trainer` whose optimizer gives the sentence encoder its own learning rate (``text_encoder_learning_rate``):
-    the autoencoders start from scratch and take a large rate, while a pre-trained encoder driven at that rate
-    loses what it knew (fully fine-tuned MiniLM at 1e-3 maps every text to the same embedding within an epoch)."""
+    """`Trainer` for stage 1.
+
+    Its optimizer gives the sentence encoder its own learning rate (``text_encoder_learning_rate``): the
+    autoencoders start from scratch and take a large rate, while a pre-trained encoder driven at that rate loses what
+    it knew (fully fine-tuned MiniLM at 1e-3 maps every text to the same embedding within an epoch).
+
+    Its evaluation is the LLM-free scorers of `evaluate_aligner` on the validation split's stored candidates, after
+    re-encoding the catalog with the current weights, so ``--eval_strategy epoch`` with ``--load_best_model_at_end
+    --metric_for_best_model text_hit@1`` (any key of `evaluate_aligner`) keeps the best epoch.
+    """
+
+    def __init__(self, *args, dataset: PreparedDataset, catalog, item_has_interactions, **kwargs):
+        super().__init__(*args, eval_dataset=dataset.splits["validation"], **kwargs)
+        self.dataset = dataset
+        self.catalog = catalog
+        self.item_has_interactions = item_has_interactions
 
     def create_optimizer(self, model=None):
         optimizer = super().create_optimizer(model)
@@ -173,6 +187,23 @@ class AlignerTrainer(Trainer):
         optimizer.param_groups[:] = groups
         return optimizer
 
+    def refresh_catalog(self) -> ALLMRecAlignerModel:
+        """Store ``e_i`` and ``q_i`` of every catalog item computed with the current weights; returns the model."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.refresh_catalog(
+            *self.catalog,
+            item_has_interactions=self.item_has_interactions,
+            text_embeddings=self.data_collator.frozen_text_embeddings,
+        )
+        return model
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        metrics = evaluate_aligner(self.refresh_catalog(), self.dataset, "validation", include_cf=False)
+        metrics = {f"{metric_key_prefix}_{key}": value for key, value in metrics.items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
 
 def build_aligner_trainer(
     model: ALLMRecAlignerModel,
@@ -180,8 +211,8 @@ def build_aligner_trainer(
     tokenizer,
     args: AlignerTrainingArguments,
     train_split: str = "train",
-) -> tuple[Trainer, tuple[torch.LongTensor, torch.LongTensor]]:
-    """A Trainer for stage 1, and the tokenised catalog (reused by `ALLMRecAlignerModel.refresh_catalog`)."""
+) -> AlignerTrainer:
+    """A Trainer for stage 1 on ``train_split``, validated on the stored validation candidates."""
     rows, keys = aligner_training_rows(model.cf_backbone, dataset.splits[train_split], args.training_items)
     catalog = tokenize_catalog(tokenizer, catalog_texts(model, dataset), model.config.max_text_length)
     negatives = EpochNegatives(dataset.num_items, keys, int(rows.columns["row"].max()) + 1, 1, seed=args.seed + 1)
@@ -189,19 +220,24 @@ def build_aligner_trainer(
         collator = AlignerCollator(negatives, frozen_text_embeddings=model.encode_catalog_texts(*catalog).cpu())
     else:
         collator = AlignerCollator(negatives, *catalog)
-    trainer = AlignerTrainer(
+    return AlignerTrainer(
         model=model,
         args=args,
         train_dataset=rows,
         data_collator=collator,
         callbacks=[EpochNegativesCallback(negatives)],
+        dataset=dataset,
+        catalog=catalog,
+        item_has_interactions=trained_items(dataset, train_split),
     )
-    return trainer, catalog
 
 
-def evaluate_aligner(model: ALLMRecAlignerModel, dataset: PreparedDataset, split: str = "test") -> dict:
+def evaluate_aligner(
+    model: ALLMRecAlignerModel, dataset: PreparedDataset, split: str = "test", include_cf: bool = True
+) -> dict:
     """The stage-1 scorers on a split's stored candidates: the joint scorer (keys without prefix), the text path
-    (``text_`` keys) and the frozen CF backbone itself (``cf_`` keys), each with cold/warm Hit@1."""
+    (``text_`` keys) and, with ``include_cf``, the frozen CF backbone itself (``cf_`` keys), each with cold/warm
+    Hit@1."""
     rows = dataset.splits[split]
     users = user_representations(model.cf_backbone, rows).to(model.device)
     candidates = torch.tensor(rows["candidates"], device=model.device)
@@ -210,6 +246,8 @@ def evaluate_aligner(model: ALLMRecAlignerModel, dataset: PreparedDataset, split
     for prefix, path in (("", "joint"), ("text_", "text")):
         scores = model.score_candidates(users, candidates, path)
         results.update(protocol_metrics(scores, candidates, targets, dataset.popularity, prefix=prefix))
+    if not include_cf:
+        return results
     with torch.no_grad():
         cf_scores = torch.einsum("bd,bcd->bc", users, model.cf_backbone.item_embeddings()[candidates])
     results.update(protocol_metrics(cf_scores, candidates, targets, dataset.popularity, prefix="cf_"))
@@ -297,17 +335,11 @@ def run_stage1(args: AlignerArguments, training_args: AlignerTrainingArguments) 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("stage 1 on %s: %d trainable parameters, text encoder %s", args.data_dir, trainable, args.text_encoder)
 
-    trainer, catalog = build_aligner_trainer(
-        model, dataset, sentence_transformer.tokenizer, training_args, args.train_split
-    )
+    trainer = build_aligner_trainer(model, dataset, sentence_transformer.tokenizer, training_args, args.train_split)
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    model.refresh_catalog(
-        *catalog,
-        item_has_interactions=trained_items(dataset, args.train_split),
-        text_embeddings=trainer.data_collator.frozen_text_embeddings,
-    )
+    trainer.refresh_catalog()
     model.mean_user_representation.copy_(trainer.train_dataset.columns["user_representations"].mean(0))
     spread = model.text_latent_spread()
     if spread < COLLAPSED_TEXT_SPREAD:
@@ -325,6 +357,9 @@ def run_stage1(args: AlignerArguments, training_args: AlignerTrainingArguments) 
     results.update(
         {"train_seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / training_args.num_train_epochs, 1)}
     )
+    validation = [entry for entry in trainer.state.log_history if "eval_hit@1" in entry]
+    if validation:
+        results["validation_history"] = validation
     if trainer.is_world_process_zero():
         model.config.card_data = protocol_card_data(
             dataset, args.data_dir, results, {"epochs": training_args.num_train_epochs}

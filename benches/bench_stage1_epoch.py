@@ -71,7 +71,7 @@ def main():
                 per_device_train_batch_size=32, **setting["training"],
             )  # fmt: skip
             prepared = time.perf_counter()
-            trainer, _ = build_aligner_trainer(model, dataset, sentence_transformer.tokenizer, training)
+            trainer = build_aligner_trainer(model, dataset, sentence_transformer.tokenizer, training)
             setup = time.perf_counter() - prepared
             clock = StepClock()
             trainer.add_callback(clock)

@@ -248,6 +248,9 @@ def test_stage1_script_outputs_and_save_load_gives_identical_embeddings(stage1_d
     results = json.loads((trained_stage1 / "eval_results.json").read_text())
     for key in ("hit@1", "hit@1_cold", "hit@1_warm", "text_hit@1", "text_hit@1_cold", "text_hit@1_warm", "cf_hit@1"):
         assert 0.0 <= results[key] <= 1.0
+    # Validated on the stored validation candidates after each of the two epochs.
+    assert [entry["epoch"] for entry in results["validation_history"]] == [1.0, 2.0]
+    assert all(0.0 <= entry["eval_text_hit@1_cold"] <= 1.0 for entry in results["validation_history"])
     model = AutoModel.from_pretrained(trained_stage1).eval()
     assert isinstance(model, ALLMRecAlignerModel)
     assert model.joint_text_embeddings.abs().sum() > 0 and model.joint_item_embeddings.abs().sum() > 0
@@ -286,7 +289,7 @@ def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_s
         output_dir=str(tmp_path), max_steps=1, learning_rate=1e-2, text_encoder_learning_rate=1e-6,
         save_strategy="no", logging_strategy="no", disable_tqdm=True, report_to=[],
     )  # fmt: skip
-    trainer, _ = build_aligner_trainer(model, sample_dataset, sentence_transformer.tokenizer, args)
+    trainer = build_aligner_trainer(model, sample_dataset, sentence_transformer.tokenizer, args)
     optimizer = trainer.create_optimizer()
     assert trainer.create_optimizer() is optimizer
     rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
@@ -304,3 +307,21 @@ def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_s
     encoder_moves = [value for name, value in moved.items() if name.startswith("sentence_encoder.")]
     assert 0 < max(encoder_moves) <= 1.1e-6
     assert 0.5e-2 < moved["item_encoder.0.weight"] <= 1.1e-2
+
+
+def test_the_best_validation_epoch_is_kept(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
+    torch.manual_seed(0)
+    cf = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=10)).eval()
+    sentence_transformer = load_sentence_transformer(str(tiny_sentence_transformer_dir))
+    model = ALLMRecAlignerModel.from_components(cf, sentence_transformer, max_text_length=16)
+    args = AlignerTrainingArguments(
+        output_dir=str(tmp_path), num_train_epochs=3, learning_rate=1e-2, load_best_model_at_end=True,
+        metric_for_best_model="text_ndcg@10", disable_tqdm=True, report_to=[],
+    )  # fmt: skip
+    trainer = build_aligner_trainer(model, sample_dataset, sentence_transformer.tokenizer, args)
+    trainer.train()
+    history = [entry["eval_text_ndcg@10"] for entry in trainer.state.log_history if "eval_text_ndcg@10" in entry]
+    assert len(history) == 3 and trainer.state.best_metric == max(history)
+    assert history[-1] < max(history)  # so keeping the last epoch would be visibly wrong
+    # The weights in the model are the best epoch's: validating them again gives the best figure.
+    assert trainer.evaluate()["eval_text_ndcg@10"] == pytest.approx(max(history))
