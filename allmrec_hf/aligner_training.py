@@ -17,7 +17,7 @@ from transformers import AutoModel, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from .backbones.training import EpochNegativesCallback, user_representations
-from .configuration_aligner import ALIGNER_PRESETS, TEXT_ENCODER_TRAINING
+from .configuration_aligner import ALIGNER_PRESETS, LOSS_AGGREGATIONS, TEXT_ENCODER_TRAINING
 from .data.batching import EpochNegatives, TensorRows, collate_rows, interaction_keys, left_pad, training_sequences
 from .data.prepared import PreparedDataset
 from .evaluation import protocol_metrics
@@ -90,21 +90,31 @@ def aligner_training_rows(cf_backbone, split, training_items: str = "last") -> t
 
 class AlignerCollator:
     """Adds one negative per user and the texts of the batch's distinct items (or their precomputed embeddings,
-    when the sentence encoder is frozen)."""
+    when the sentence encoder is frozen): the positives', followed by the negatives' with ``negative_texts``."""
 
-    def __init__(self, negatives: EpochNegatives, text_input_ids=None, text_lengths=None, frozen_text_embeddings=None):
+    def __init__(
+        self,
+        negatives: EpochNegatives,
+        text_input_ids=None,
+        text_lengths=None,
+        frozen_text_embeddings=None,
+        negative_texts: bool = True,
+    ):
         if frozen_text_embeddings is None and text_input_ids is None:
             raise ValueError("pass either the tokenised catalog or precomputed text embeddings")
         self.negatives = negatives
         self.text_input_ids = text_input_ids
         self.text_lengths = text_lengths
         self.frozen_text_embeddings = frozen_text_embeddings
+        self.negative_texts = negative_texts
 
     def __call__(self, features):
         batch = collate_rows(features)
         rows = batch.pop("row")
         batch["negative_ids"] = self.negatives(rows)[:, 0]
-        items = torch.cat([batch["positive_ids"], batch["negative_ids"]])
+        items = batch["positive_ids"]
+        if self.negative_texts:
+            items = torch.cat([items, batch["negative_ids"]])
         if self.frozen_text_embeddings is not None:
             batch["text_embeddings"] = self.frozen_text_embeddings[items]
             return batch
@@ -216,10 +226,12 @@ def build_aligner_trainer(
     rows, keys = aligner_training_rows(model.cf_backbone, dataset.splits[train_split], args.training_items)
     catalog = tokenize_catalog(tokenizer, catalog_texts(model, dataset), model.config.max_text_length)
     negatives = EpochNegatives(dataset.num_items, keys, int(rows.columns["row"].max()) + 1, 1, seed=args.seed + 1)
+    negative_texts = model.config.loss_aggregation != "positives"
     if model.config.text_encoder_training == "frozen":
-        collator = AlignerCollator(negatives, frozen_text_embeddings=model.encode_catalog_texts(*catalog).cpu())
+        frozen = model.encode_catalog_texts(*catalog).cpu()
+        collator = AlignerCollator(negatives, frozen_text_embeddings=frozen, negative_texts=negative_texts)
     else:
-        collator = AlignerCollator(negatives, *catalog)
+        collator = AlignerCollator(negatives, *catalog, negative_texts=negative_texts)
     return AlignerTrainer(
         model=model,
         args=args,
@@ -279,7 +291,14 @@ class AlignerArguments:
     score: str | None = field(
         default=None, metadata={"help": "Recommendation logit: dot or mean (default: the preset's)."}
     )
-    loss_aggregation: str | None = field(default=None, metadata={"help": "mean or sum over positive/negative items."})
+    loss_aggregation: str | None = field(
+        default=None,
+        metadata={
+            "help": "Items of the matching and reconstruction MSEs: positives (paper), mean or sum over positives "
+            "and negatives (default: the preset's).",
+            "choices": list(LOSS_AGGREGATIONS),
+        },
+    )
     latent_size: int = field(default=128, metadata={"help": "Width d' of the joint embeddings."})
     max_text_length: int = field(default=128, metadata={"help": "Tokens of item text read by the sentence encoder."})
     text_encoder_training: str = field(

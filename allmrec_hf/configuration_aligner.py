@@ -15,7 +15,7 @@ ALIGNER_PRESETS = {
         "score": "dot",
         "alpha": 0.5,
         "beta": 0.2,
-        "loss_aggregation": "mean",
+        "loss_aggregation": "positives",
     },
     "official": {
         "text_template": '"{title}, {description}"',
@@ -33,6 +33,7 @@ TABLE_11_COEFFICIENTS = {
     "toys": (0.5, 0.2),
 }
 TEXT_ENCODER_TRAINING = ("full", "frozen", "top_layers")
+LOSS_AGGREGATIONS = ("positives", "mean", "sum")
 
 
 def sub_config(value, config_class=None):
@@ -66,9 +67,11 @@ class ALLMRecAlignerConfig(PreTrainedConfig):
         missing_title / missing_description (`str`): Written in place of an empty title / description.
         score (`str`, *optional*, defaults to `"dot"`):
             Recommendation logit of eq. 5: ``"dot"`` product (paper) or ``"mean"`` of the products (reference).
-        loss_aggregation (`str`, *optional*, defaults to `"mean"`):
-            Matching and reconstruction MSEs over the positive and negative items: ``"mean"`` over both (paper) or
-            the ``"sum"`` of the two MSEs (reference).
+        loss_aggregation (`str`, *optional*, defaults to `"positives"`):
+            Which items the matching and reconstruction MSEs cover: ``"positives"``, the users' next items only
+            (paper eqs. 2-4, which average over the items of the users' sequences; the sentence encoder then reads
+            half as many texts a step), the mean over the positive and negative items (``"mean"``), or the ``"sum"``
+            of the MSE over the positives and the MSE over the negatives (reference).
         detach_text_target (`bool`, *optional*, defaults to `True`):
             The text reconstruction target ``Q_i`` carries no gradient into the sentence encoder (reference).
         text_encoder_training (`str`, *optional*, defaults to `"full"`):
@@ -97,7 +100,7 @@ class ALLMRecAlignerConfig(PreTrainedConfig):
         missing_title: str = "No Title",
         missing_description: str = "Empty description",
         score: str = "dot",
-        loss_aggregation: str = "mean",
+        loss_aggregation: str = "positives",
         detach_text_target: bool = True,
         text_encoder_training: str = "full",
         text_encoder_trainable_layers: int = 0,
@@ -109,8 +112,8 @@ class ALLMRecAlignerConfig(PreTrainedConfig):
     ):
         if score not in ("dot", "mean"):
             raise ValueError(f"score must be 'dot' or 'mean', got {score!r}")
-        if loss_aggregation not in ("mean", "sum"):
-            raise ValueError(f"loss_aggregation must be 'mean' or 'sum', got {loss_aggregation!r}")
+        if loss_aggregation not in LOSS_AGGREGATIONS:
+            raise ValueError(f"loss_aggregation must be one of {LOSS_AGGREGATIONS}, got {loss_aggregation!r}")
         if text_encoder_training not in TEXT_ENCODER_TRAINING:
             raise ValueError(
                 f"text_encoder_training must be one of {TEXT_ENCODER_TRAINING}, got {text_encoder_training!r}"

@@ -119,7 +119,7 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         return products.sum(-1) if self.config.score == "dot" else products.mean(-1)
 
     def _mse(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.config.loss_aggregation == "mean":
+        if self.config.loss_aggregation != "sum":
             return F.mse_loss(prediction, target)
         # The reference adds the MSE over the positive items to the MSE over the negative items.
         (predicted_positive, predicted_negative), (target_positive, target_negative) = (
@@ -153,9 +153,10 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
                 ``x_u`` precomputed with the frozen CF backbone; otherwise computed from ``input_ids``/``user_ids``.
             text_input_ids / text_attention_mask (`torch.LongTensor` of shape `(texts, length)`, *optional*):
                 Tokenised texts of the distinct items of the batch; ``text_index`` (shape `(2 * batch,)`) maps the
-                positives followed by the negatives to their rows.
-            text_embeddings (`torch.Tensor` of shape `(2 * batch, text_size)`, *optional*):
-                ``Q`` of the positives and negatives, when the sentence encoder is frozen and ``Q`` was precomputed.
+                positives followed by the negatives to their rows (shape `(batch,)`: the positives only, when
+                ``loss_aggregation="positives"``).
+            text_embeddings (`torch.Tensor` of shape `(2 * batch, text_size)` or `(batch, text_size)`, *optional*):
+                ``Q`` of the same items, when the sentence encoder is frozen and ``Q`` was precomputed.
         """
         with torch.no_grad():
             if user_representations is None:
@@ -163,6 +164,14 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
             items = self.cf_backbone.item_embeddings()[torch.cat([positive_ids, negative_ids])]
         if text_embeddings is None:
             text_embeddings = self.encode_text(text_input_ids, text_attention_mask)[text_index]
+        # Matching and reconstruction cover the items whose text is encoded: the positives (eqs. 2-4 average over
+        # the items of the users' sequences) or the positives followed by the negatives (reference).
+        aligned = len(positive_ids) * (1 if self.config.loss_aggregation == "positives" else 2)
+        if len(text_embeddings) != aligned:
+            raise ValueError(
+                f"loss_aggregation={self.config.loss_aggregation!r} needs the texts of {aligned} items for a batch of "
+                f"{len(positive_ids)} users, got {len(text_embeddings)}"
+            )
 
         joint_items = self.item_encoder(items)
         decoded_items = self.item_decoder(joint_items)
@@ -170,8 +179,8 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         decoded_texts = self.text_decoder(joint_texts)
         text_target = text_embeddings.detach() if self.config.detach_text_target else text_embeddings
 
-        matching = self._mse(joint_items, joint_texts)
-        item_reconstruction = self._mse(decoded_items, items)
+        matching = self._mse(joint_items[:aligned], joint_texts)
+        item_reconstruction = self._mse(decoded_items[:aligned], items[:aligned])
         text_reconstruction = self._mse(decoded_texts, text_target)
         decoded_positive, decoded_negative = decoded_items.chunk(2)
         positive_logits = self._logit(user_representations, decoded_positive)

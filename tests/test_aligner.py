@@ -79,9 +79,13 @@ def hand_case():
     decoded_texts = [linear([[1.0, 0], [0, 1.0], [1.0, 1.0], [0, -1.0]], [0, 0, 0, 0.2], row) for row in q]
     dot = [sum(a * b for a, b in zip(x_u, row)) for row in decoded_items]
     expected = {
-        "matching": mse(e, q),
-        "item_reconstruction": mse(decoded_items, E),
-        "text_reconstruction": mse(decoded_texts, Q),
+        # Paper eqs. 2-4: the positive item only.
+        "matching": mse(e[:1], q[:1]),
+        "item_reconstruction": mse(decoded_items[:1], E[:1]),
+        "text_reconstruction": mse(decoded_texts[:1], Q[:1]),
+        "matching_mean": mse(e, q),
+        "item_reconstruction_mean": mse(decoded_items, E),
+        "text_reconstruction_mean": mse(decoded_texts, Q),
         "recommendation_dot": bce_with_logit(dot[0], 1) + bce_with_logit(dot[1], 0),
         "recommendation_mean": bce_with_logit(dot[0] / 2, 1) + bce_with_logit(dot[1] / 2, 0),
         "matching_sum": mse(e[:1], q[:1]) + mse(e[1:], q[1:]),
@@ -90,13 +94,13 @@ def hand_case():
         "positive_ids": torch.tensor([1]),
         "negative_ids": torch.tensor([2]),
         "user_representations": torch.tensor([x_u]),
-        "text_embeddings": torch.tensor(Q),
+        "text_embeddings": torch.tensor(Q[:1]),  # the positive's text only, as the collator gives it
     }
-    return model, inputs, expected
+    return model, inputs, torch.tensor(Q), expected
 
 
 def test_each_loss_matches_a_hand_computation(hand_case):
-    model, inputs, expected = hand_case
+    model, inputs, _, expected = hand_case
     output = model(**inputs)
     assert output.matching_loss.item() == pytest.approx(expected["matching"], rel=1e-5)
     assert output.item_reconstruction_loss.item() == pytest.approx(expected["item_reconstruction"], rel=1e-5)
@@ -112,13 +116,18 @@ def test_each_loss_matches_a_hand_computation(hand_case):
 
 
 def test_official_variants_and_ablation_switches(hand_case):
-    model, inputs, expected = hand_case
+    model, inputs, both_texts, expected = hand_case
     model.config.score = "mean"
     model.config.loss_aggregation = "sum"
-    output = model(**inputs)
+    output = model(**{**inputs, "text_embeddings": both_texts})
     assert output.recommendation_loss.item() == pytest.approx(expected["recommendation_mean"], rel=1e-5)
     assert output.matching_loss.item() == pytest.approx(expected["matching_sum"], rel=1e-5)
     model.config.score, model.config.loss_aggregation = "dot", "mean"
+    output = model(**{**inputs, "text_embeddings": both_texts})
+    assert output.matching_loss.item() == pytest.approx(expected["matching_mean"], rel=1e-5)
+    assert output.item_reconstruction_loss.item() == pytest.approx(expected["item_reconstruction_mean"], rel=1e-5)
+    assert output.text_reconstruction_loss.item() == pytest.approx(expected["text_reconstruction_mean"], rel=1e-5)
+    model.config.loss_aggregation = "positives"
     model.config.use_matching_loss = False
     without_matching = model(**inputs).loss.item()
     model.config.use_matching_loss, model.config.use_recommendation_loss = True, False
@@ -139,7 +148,7 @@ def test_official_variants_and_ablation_switches(hand_case):
 
 
 def test_text_reconstruction_target_is_detached_unless_asked(hand_case):
-    model, inputs, _ = hand_case
+    model, inputs, _, _ = hand_case
     model.config.use_matching_loss = model.config.use_recommendation_loss = False  # loss = alpha * item + beta * text
     gradients = {}
     for detach in (True, False):
@@ -165,7 +174,7 @@ def test_cf_backbone_gets_no_gradient_and_stays_in_eval_mode():
         input_ids=torch.tensor([[0, 1, 2, 3], [0, 0, 4, 5]]),
         text_input_ids=torch.randint(1, 50, (4, 5)),
         text_attention_mask=torch.ones(4, 5, dtype=torch.long),
-        text_index=torch.tensor([0, 1, 2, 3]),
+        text_index=torch.tensor([0, 1]),
     )
     output.loss.backward()
     assert all(parameter.grad is None for parameter in model.cf_backbone.parameters())
@@ -218,6 +227,15 @@ def test_training_rows_last_and_all_items(sample_dataset):
     distinct = batch["text_input_ids"].shape[0]
     assert distinct == len(set(batch["positive_ids"].tolist() + batch["negative_ids"].tolist()))
     assert batch["text_index"].shape == (16,)
+    token_ids, lengths = tokenize_catalog_for(sample_dataset)
+    positives_only = AlignerCollator(
+        EpochNegatives(sample_dataset.num_items, keys, len(last), 1, 0), token_ids, lengths, negative_texts=False
+    )([last[i] for i in range(8)])
+    positive_ids = positives_only["positive_ids"]
+    assert len(positives_only["text_input_ids"]) == len(set(positive_ids.tolist()))
+    width = positives_only["text_input_ids"].shape[1]
+    assert width == int(lengths[positive_ids].max())
+    assert torch.equal(positives_only["text_input_ids"][positives_only["text_index"]], token_ids[positive_ids, :width])
 
 
 def tokenize_catalog_for(dataset):
