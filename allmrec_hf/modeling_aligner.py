@@ -211,6 +211,41 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         return self.text_encoder(self.encode_text(input_ids, attention_mask))
 
     @torch.no_grad()
+    def embed_new_items(self, items: list[dict | str], tokenizer) -> torch.Tensor:
+        """``q_i = f_T^enc(Q_i)`` of items from their text alone: how an item the CF model never saw enters the
+        joint space (section 4.1.4).
+
+        Args:
+            items (`list[dict | str]`): Item-table rows with the fields `text_template` reads (e.g. ``title`` and
+                ``description``), or texts already written as the template writes them.
+            tokenizer: The sentence encoder's tokenizer (saved beside the model).
+
+        Example:
+
+        ```python
+        >>> model = AutoModel.from_pretrained("runs/scientific-stage1")
+        >>> tokenizer = AutoTokenizer.from_pretrained("runs/scientific-stage1")
+        >>> model.embed_new_items([{"title": "Nitrile gloves, 100 pack", "description": ""}], tokenizer).shape
+        torch.Size([1, 128])
+        ```
+        """
+        needed = set(self.config.text_template_fields) - {"title", "description"}
+        texts = []
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                missing = sorted(needed - set(item))
+                if missing:
+                    raise ValueError(
+                        f"item {index} lacks {missing}, which text_template {self.config.text_template!r} reads"
+                    )
+                item = self.config.item_text(item)
+            texts.append(item)
+        tokens = tokenizer(
+            texts, truncation=True, max_length=self.config.max_text_length, padding=True, return_tensors="pt"
+        )
+        return self.embed_text_tokens(tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device))
+
+    @torch.no_grad()
     def encode_catalog_texts(
         self, text_input_ids: torch.LongTensor, text_lengths: torch.LongTensor, batch_size: int = 128
     ):

@@ -279,15 +279,14 @@ def test_stage1_script_outputs_and_save_load_gives_identical_embeddings(stage1_d
     new_item = model.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"])
     assert new_item.shape == (1, 128)
     torch.testing.assert_close(new_item, again.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"]))
-    # The stored q_i of item 1 is what the saved encoder computes from item 1's text.
-    text = model.config.item_text(sample_dataset.items[0])
-    tokens = tokenizer([text], truncation=True, max_length=model.config.max_text_length, return_tensors="pt")
-    torch.testing.assert_close(
-        model.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"])[0],
-        model.joint_text_embeddings[1],
-        rtol=1e-4,
-        atol=1e-5,
-    )
+    # The stored q_i of items 1 and 2 are what the saved encoder computes from their item-table rows.
+    new_items = model.embed_new_items([sample_dataset.items[0], sample_dataset.items[1]], tokenizer)
+    torch.testing.assert_close(new_items, model.joint_text_embeddings[1:3], rtol=1e-4, atol=1e-5)
+    written = model.config.item_text(sample_dataset.items[0])
+    torch.testing.assert_close(model.embed_new_items([written], tokenizer)[0], new_items[0])
+    again.config.text_template = "{title} by {brand}"
+    with pytest.raises(ValueError, match="item 0 lacks \\['brand'\\]"):
+        again.embed_new_items([{"title": "A tent"}], tokenizer)
 
 
 def test_a_collapsed_text_path_is_detected(stage1_dir):
