@@ -98,7 +98,8 @@ class AlignerCollator:
         text_input_ids=None,
         text_lengths=None,
         frozen_text_embeddings=None,
-        negative_texts: bool = True,
+        *,
+        negative_texts: bool,
     ):
         if frozen_text_embeddings is None and text_input_ids is None:
             raise ValueError("pass either the tokenised catalog or precomputed text embeddings")
@@ -161,6 +162,16 @@ class AlignerTrainingArguments(TrainingArguments):
         },
     )
 
+    def __post_init__(self):
+        super().__post_init__()
+        # TrainingArguments falls back to "loss", which stage-1 validation does not report: the run would fail
+        # only after its first epoch.
+        if self.load_best_model_at_end and self.metric_for_best_model in ("loss", "eval_loss"):
+            raise ValueError(
+                "load_best_model_at_end needs --metric_for_best_model: a key of the stage-1 validation, e.g. "
+                "hit@1, ndcg@10 (joint scorer) or text_hit@1, text_hit@1_cold (text path)"
+            )
+
 
 class AlignerTrainer(Trainer):
     """`Trainer` for stage 1.
@@ -171,7 +182,8 @@ class AlignerTrainer(Trainer):
 
     Its evaluation is the LLM-free scorers of `evaluate_aligner` on the validation split's stored candidates, after
     re-encoding the catalog with the current weights, so ``--eval_strategy epoch`` with ``--load_best_model_at_end
-    --metric_for_best_model text_hit@1`` (any key of `evaluate_aligner`) keeps the best epoch.
+    --metric_for_best_model text_hit@1`` keeps the best epoch (any joint-scorer key such as ``hit@1``, ``ndcg@10``,
+    ``hit@1_cold`` or its ``text_`` counterpart). ``validation_seconds`` adds up the time spent validating.
     """
 
     def __init__(self, *args, dataset: PreparedDataset, catalog, item_has_interactions, **kwargs):
@@ -179,12 +191,16 @@ class AlignerTrainer(Trainer):
         self.dataset = dataset
         self.catalog = catalog
         self.item_has_interactions = item_has_interactions
+        self.validation_seconds = 0.0
 
     def create_optimizer(self, model=None):
+        supplied = self.optimizer is not None
         optimizer = super().create_optimizer(model)
         rate = self.args.text_encoder_learning_rate
         if rate is None or any(group.get("text_encoder") for group in optimizer.param_groups):
             return optimizer
+        if supplied:
+            raise ValueError("text_encoder_learning_rate cannot regroup an optimizer passed to the Trainer")
         encoder = {id(p) for p in self.accelerator.unwrap_model(model or self.model).sentence_encoder.parameters()}
         groups = []
         for group in optimizer.param_groups:
@@ -193,7 +209,7 @@ class AlignerTrainer(Trainer):
             moved = [p for p in group["params"] if id(p) in encoder]
             groups += [{**settings, "params": others}] if others else []
             groups += [{**settings, "params": moved, "lr": rate, "text_encoder": True}] if moved else []
-        # No step has run yet, so the optimizer holds no state that the regrouping could orphan.
+        # The optimizer was built just now: no step has run and no scheduler has read its groups yet.
         optimizer.param_groups[:] = groups
         return optimizer
 
@@ -208,7 +224,11 @@ class AlignerTrainer(Trainer):
         return model
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        if eval_dataset is not None:
+            raise ValueError("stage 1 validates on its dataset's validation split; eval_dataset cannot replace it")
+        started = time.perf_counter()
         metrics = evaluate_aligner(self.refresh_catalog(), self.dataset, "validation", include_cf=False)
+        self.validation_seconds += time.perf_counter() - started
         metrics = {f"{metric_key_prefix}_{key}": value for key, value in metrics.items()}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
@@ -226,7 +246,7 @@ def build_aligner_trainer(
     rows, keys = aligner_training_rows(model.cf_backbone, dataset.splits[train_split], args.training_items)
     catalog = tokenize_catalog(tokenizer, catalog_texts(model, dataset), model.config.max_text_length)
     negatives = EpochNegatives(dataset.num_items, keys, int(rows.columns["row"].max()) + 1, 1, seed=args.seed + 1)
-    negative_texts = model.config.loss_aggregation != "positives"
+    negative_texts = model.config.aligns_negatives
     if model.config.text_encoder_training == "frozen":
         frozen = model.encode_catalog_texts(*catalog).cpu()
         collator = AlignerCollator(negatives, frozen_text_embeddings=frozen, negative_texts=negative_texts)
@@ -373,8 +393,13 @@ def run_stage1(args: AlignerArguments, training_args: AlignerTrainingArguments) 
     results["text_latent_spread"] = spread
     if len(dataset.splits["cold_users"]):
         results.update({f"cold_users_{k}": v for k, v in evaluate_aligner(model, dataset, "cold_users").items()})
+    training_seconds = seconds - trainer.validation_seconds
     results.update(
-        {"train_seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / training_args.num_train_epochs, 1)}
+        {
+            "train_seconds": round(training_seconds, 1),
+            "seconds_per_epoch": round(training_seconds / training_args.num_train_epochs, 1),
+            "validation_seconds": round(trainer.validation_seconds, 1),
+        }
     )
     validation = [entry for entry in trainer.state.log_history if "eval_hit@1" in entry]
     if validation:

@@ -151,6 +151,11 @@ class ALLMRecAlignerConfig(PreTrainedConfig):
         super().__init__(**kwargs)
 
     @property
+    def aligns_negatives(self) -> bool:
+        """Whether matching and reconstruction cover the negative items too (so their texts are encoded)."""
+        return self.loss_aggregation != "positives"
+
+    @property
     def text_template_fields(self) -> list[str]:
         return template_fields(self.text_template)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .aligner_training import catalog_texts, tokenize_catalog
+from .aligner_training import catalog_texts
 from .evaluation import protocol_metrics
 from .llm_evaluation import evaluate_scoring
 from .modeling_aligner import ALLMRecAlignerModel
@@ -18,10 +18,7 @@ from .modeling_aligner import ALLMRecAlignerModel
 @torch.no_grad()
 def foreign_joint_embeddings(aligner: ALLMRecAlignerModel, sentence_tokenizer, dataset) -> torch.Tensor:
     """``q_i`` of every item of ``dataset`` (row 0 is padding), from its text alone."""
-    input_ids, lengths = tokenize_catalog(
-        sentence_tokenizer, catalog_texts(aligner, dataset), aligner.config.max_text_length
-    )
-    return aligner.text_encoder(aligner.encode_catalog_texts(input_ids, lengths))
+    return aligner.embed_new_items(catalog_texts(aligner, dataset), sentence_tokenizer)
 
 
 @torch.no_grad()

@@ -222,7 +222,9 @@ def test_training_rows_last_and_all_items(sample_dataset):
         every.columns["user_representations"][ends], last.columns["user_representations"][: len(ends)]
     )
     batch = AlignerCollator(
-        EpochNegatives(sample_dataset.num_items, keys, len(last), 1, 0), *tokenize_catalog_for(sample_dataset)
+        EpochNegatives(sample_dataset.num_items, keys, len(last), 1, 0),
+        *tokenize_catalog_for(sample_dataset),
+        negative_texts=True,
     )([last[i] for i in range(8)])
     distinct = batch["text_input_ids"].shape[0]
     assert distinct == len(set(batch["positive_ids"].tolist() + batch["negative_ids"].tolist()))
@@ -279,8 +281,14 @@ def test_stage1_script_outputs_and_save_load_gives_identical_embeddings(stage1_d
     new_item = model.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"])
     assert new_item.shape == (1, 128)
     torch.testing.assert_close(new_item, again.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"]))
-    # The stored q_i of items 1 and 2 are what the saved encoder computes from their item-table rows.
+    # The stored q_i of items 1 and 2 are what the saved encoder computes from their item-table rows, even from a
+    # model left in training mode with dropout on.
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.5
+    model.train()
     new_items = model.embed_new_items([sample_dataset.items[0], sample_dataset.items[1]], tokenizer)
+    assert model.training
     torch.testing.assert_close(new_items, model.joint_text_embeddings[1:3], rtol=1e-4, atol=1e-5)
     written = model.config.item_text(sample_dataset.items[0])
     torch.testing.assert_close(model.embed_new_items([written], tokenizer)[0], new_items[0])
@@ -303,17 +311,23 @@ def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_s
     sentence_transformer = load_sentence_transformer(str(tiny_sentence_transformer_dir))
     model = ALLMRecAlignerModel.from_components(cf, sentence_transformer, max_text_length=16)
     args = AlignerTrainingArguments(
-        output_dir=str(tmp_path), max_steps=1, learning_rate=1e-2, text_encoder_learning_rate=1e-6,
-        save_strategy="no", logging_strategy="no", disable_tqdm=True, report_to=[],
+        output_dir=str(tmp_path), max_steps=1, learning_rate=1e-2, text_encoder_learning_rate=1e-6, weight_decay=0.1,
+        save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True, report_to=[],
     )  # fmt: skip
     trainer = build_aligner_trainer(model, sample_dataset, sentence_transformer.tokenizer, args)
     optimizer = trainer.create_optimizer()
-    assert trainer.create_optimizer() is optimizer
-    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    settings = {
+        id(p): (group["lr"], group["weight_decay"]) for group in optimizer.param_groups for p in group["params"]
+    }
     trainable = [p for p in model.parameters() if p.requires_grad]
-    assert len(rates) == sum(len(group["params"]) for group in optimizer.param_groups) == len(trainable)
-    assert {rates[id(p)] for p in model.sentence_encoder.parameters()} == {1e-6}
-    assert {rates[id(p)] for p in model.item_encoder.parameters()} == {1e-2}
+    assert len(settings) == sum(len(group["params"]) for group in optimizer.param_groups) == len(trainable)
+    # The learning rate follows the module, the weight decay still spares biases and LayerNorm weights.
+    encoder = dict(model.sentence_encoder.named_parameters())
+    assert settings[id(encoder["transformer.encoder.layer.0.attention.self.query.weight"])] == (1e-6, 0.1)
+    assert settings[id(encoder["transformer.encoder.layer.0.attention.self.query.bias"])] == (1e-6, 0.0)
+    assert {settings[id(p)][0] for p in encoder.values()} == {1e-6}
+    assert settings[id(model.item_encoder[0].weight)] == (1e-2, 0.1)
+    assert settings[id(model.item_encoder[0].bias)] == (1e-2, 0.0)
 
     # One Adam step moves each weight by about its group's rate.
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
@@ -324,6 +338,11 @@ def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_s
     encoder_moves = [value for name, value in moved.items() if name.startswith("sentence_encoder.")]
     assert 0 < max(encoder_moves) <= 1.1e-6
     assert 0.5e-2 < moved["item_encoder.0.weight"] <= 1.1e-2
+
+
+def test_keeping_the_best_epoch_needs_a_validation_metric(tmp_path):
+    with pytest.raises(ValueError, match="metric_for_best_model"):
+        AlignerTrainingArguments(output_dir=str(tmp_path), load_best_model_at_end=True, report_to=[])
 
 
 def test_the_best_validation_epoch_is_kept(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
