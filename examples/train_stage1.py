@@ -5,7 +5,9 @@
 
 OUT loads with ``AutoModel.from_pretrained(OUT)`` (tokenizer: ``AutoTokenizer.from_pretrained(OUT)``);
 OUT/eval_results.json holds the joint scorer's hit@1, hit@1_cold, hit@1_warm, the text path's text_hit@1,
-text_hit@1_cold, text_hit@1_warm, and the CF backbone's own cf_* figures on the same candidates.
+text_hit@1_cold, text_hit@1_warm, and the CF backbone's own cf_* figures on the same candidates, and
+validation_history: the same scorers on the validation candidates after each epoch (--eval_strategy no skips it;
+--load_best_model_at_end true --metric_for_best_model text_hit@1 keeps the best epoch instead of the last).
 """
 
 import json
