@@ -305,16 +305,22 @@ def test_a_collapsed_text_path_is_detected(stage1_dir):
     assert json.loads((stage1_dir / "eval_results.json").read_text())["text_latent_spread"] > COLLAPSED_TEXT_SPREAD
 
 
-def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
+def sample_trainer(dataset, sentence_transformer_dir, output_dir, **training):
+    """A stage-1 model over a small random SASRec and the tiny sentence encoder, and its trainer on ``dataset``."""
     torch.manual_seed(0)
-    cf = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=10)).eval()
-    sentence_transformer = load_sentence_transformer(str(tiny_sentence_transformer_dir))
+    cf = SASRecModel(SASRecConfig(num_items=dataset.num_items, hidden_size=8, max_sequence_length=10)).eval()
+    sentence_transformer = load_sentence_transformer(str(sentence_transformer_dir))
     model = ALLMRecAlignerModel.from_components(cf, sentence_transformer, max_text_length=16)
-    args = AlignerTrainingArguments(
-        output_dir=str(tmp_path), max_steps=1, learning_rate=1e-2, text_encoder_learning_rate=1e-6, weight_decay=0.1,
-        save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True, report_to=[],
+    args = AlignerTrainingArguments(output_dir=str(output_dir), disable_tqdm=True, report_to=[], **training)
+    return model, build_aligner_trainer(model, dataset, sentence_transformer.tokenizer, args)
+
+
+def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
+    model, trainer = sample_trainer(
+        sample_dataset, tiny_sentence_transformer_dir, tmp_path, max_steps=1, learning_rate=1e-2,
+        text_encoder_learning_rate=1e-6, weight_decay=0.1, save_strategy="no", eval_strategy="no",
+        logging_strategy="no",
     )  # fmt: skip
-    trainer = build_aligner_trainer(model, sample_dataset, sentence_transformer.tokenizer, args)
     optimizer = trainer.create_optimizer()
     settings = {
         id(p): (group["lr"], group["weight_decay"]) for group in optimizer.param_groups for p in group["params"]
@@ -346,15 +352,10 @@ def test_keeping_the_best_epoch_needs_a_validation_metric(tmp_path):
 
 
 def test_the_best_validation_epoch_is_kept(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
-    torch.manual_seed(0)
-    cf = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=10)).eval()
-    sentence_transformer = load_sentence_transformer(str(tiny_sentence_transformer_dir))
-    model = ALLMRecAlignerModel.from_components(cf, sentence_transformer, max_text_length=16)
-    args = AlignerTrainingArguments(
-        output_dir=str(tmp_path), num_train_epochs=3, learning_rate=1e-2, load_best_model_at_end=True,
-        metric_for_best_model="text_ndcg@10", disable_tqdm=True, report_to=[],
+    _, trainer = sample_trainer(
+        sample_dataset, tiny_sentence_transformer_dir, tmp_path, num_train_epochs=3, learning_rate=1e-2,
+        load_best_model_at_end=True, metric_for_best_model="text_ndcg@10",
     )  # fmt: skip
-    trainer = build_aligner_trainer(model, sample_dataset, sentence_transformer.tokenizer, args)
     trainer.train()
     history = [entry["eval_text_ndcg@10"] for entry in trainer.state.log_history if "eval_text_ndcg@10" in entry]
     assert len(history) == 3 and trainer.state.best_metric == max(history)
