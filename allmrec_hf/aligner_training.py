@@ -178,7 +178,7 @@ class AlignerTrainer(Trainer):
 
     Its optimizer gives the sentence encoder its own learning rate (``text_encoder_learning_rate``): the
     autoencoders start from scratch and take a large rate, while a pre-trained encoder driven at that rate loses what
-    it knew (fully fine-tuned MiniLM at 1e-3 maps every text to the same embedding within an epoch).
+    it knew (fully fine-tuned MiniLM at 1e-3 mapped every text to the same embedding within two epochs).
 
     Its evaluation is the LLM-free scorers of `evaluate_aligner` on the validation split's stored candidates, after
     re-encoding the catalog with the current weights, so ``--eval_strategy epoch`` with ``--load_best_model_at_end
