@@ -265,24 +265,33 @@ def build_aligner_trainer(
 
 
 def evaluate_aligner(
-    model: ALLMRecAlignerModel, dataset: PreparedDataset, split: str = "test", include_cf: bool = True
+    model: ALLMRecAlignerModel,
+    dataset: PreparedDataset,
+    split: str = "test",
+    include_cf: bool = True,
+    max_users: int | None = None,
+    per_user: bool = False,
 ) -> dict:
     """The stage-1 scorers on a split's stored candidates: the joint scorer (keys without prefix), the text path
     (``text_`` keys) and, with ``include_cf``, the frozen CF backbone itself (``cf_`` keys), each with cold/warm
-    Hit@1."""
-    rows = dataset.splits[split]
-    users = user_representations(model.cf_backbone, rows).to(model.device)
+    Hit@1; ``max_users``: the fixed seeded subset of `PreparedDataset.sample_rows`; ``per_user``: each user's Hit@1
+    and NDCG@10 too."""
+    rows = dataset.sample_rows(split, max_users)
+    users = rows["user_id"] if per_user else None
+    representations = user_representations(model.cf_backbone, rows).to(model.device)
     candidates = torch.tensor(rows["candidates"], device=model.device)
     targets = rows["target"]
     results = {}
     for prefix, path in (("", "joint"), ("text_", "text")):
-        scores = model.score_candidates(users, candidates, path)
-        results.update(protocol_metrics(scores, candidates, targets, dataset.popularity, prefix=prefix))
+        scores = model.score_candidates(representations, candidates, path)
+        results.update(
+            protocol_metrics(scores, candidates, targets, dataset.popularity, prefix=prefix, user_ids=users)
+        )
     if not include_cf:
         return results
     with torch.no_grad():
-        cf_scores = torch.einsum("bd,bcd->bc", users, model.cf_backbone.item_embeddings()[candidates])
-    results.update(protocol_metrics(cf_scores, candidates, targets, dataset.popularity, prefix="cf_"))
+        cf_scores = torch.einsum("bd,bcd->bc", representations, model.cf_backbone.item_embeddings()[candidates])
+    results.update(protocol_metrics(cf_scores, candidates, targets, dataset.popularity, prefix="cf_", user_ids=users))
     return results
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from transformers.utils import cached_file
 
-from .evaluation import normalize_title
+from .prompts import normalize_title
 from .utils import write_text_atomic
 
 

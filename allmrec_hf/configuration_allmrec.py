@@ -17,20 +17,25 @@ SCORE_NORMALIZATIONS = ("sum", "mean")
 class ALLMRecConfig(PreTrainedConfig):
     """Configuration of `ALLMRecForRecommendation`.
 
-    The frozen LLM is referenced, never stored: ``llm_name_or_path`` (a Hub id or a folder), ``llm_revision``,
-    ``llm_dtype`` and ``llm_quantization`` say how `from_pretrained` fetches it; ``llm_config`` records its
-    architecture (for the projector width and for building a random LLM in tests).
+    The frozen LLM is referenced, never stored: ``llm_name_or_path`` (a Hub id, an absolute folder or a packaged name
+    such as ``smollm2-135m-instruct``), ``llm_gguf_file``, ``llm_revision``, ``llm_dtype`` and ``llm_quantization``
+    say how `from_pretrained` fetches it (see `allmrec_hf.llm_reference`); ``llm_config`` records its architecture
+    (for the projector width and for building a random LLM in tests).
 
     Args:
         aligner_config (`ALLMRecAlignerConfig` or `dict`): The stage-1 model (CF backbone, autoencoders, text encoder).
         llm_config (`PreTrainedConfig` or `dict`): Config of the causal LLM.
         llm_name_or_path (`str`, *optional*): Where `from_pretrained` loads the LLM from.
+        llm_gguf_file (`str`, *optional*): The GGUF file inside ``llm_name_or_path`` (a folder or Hub repository).
         llm_revision (`str`, *optional*): Hub revision of the LLM.
         llm_dtype (`str`, *optional*, defaults to `"auto"`): ``auto``, ``float32``, ``float16`` or ``bfloat16``.
         llm_quantization (`str`, *optional*): ``"8bit"`` or ``"4bit"`` (bitsandbytes), as the paper runs OPT-6.7B.
         prompt_domain (`str`, *optional*, defaults to `"item"`):
             Prompt wording: ``movie`` (watched), ``game`` (played) or ``item`` (bought).
         history_length (`int`, *optional*, defaults to 10): History titles in the prompt.
+        max_title_tokens (`int`, *optional*): Longest title, in LLM tokens, written in the prompt and expected as the
+            answer: longer titles are cut at the last word boundary within the cap. Candidate titles dominate the
+            prompt (20 of them), so the cap sets the prompt length and with it the cost of every step.
         num_candidates (`int`, *optional*, defaults to 20): Candidate titles in the prompt.
         item_embeddings (`str`, *optional*, defaults to `"joint"`):
             The item soft tokens: ``joint`` (``e_i``, and ``q_i`` for items without interactions; the paper),
@@ -40,10 +45,15 @@ class ALLMRecConfig(PreTrainedConfig):
         use_user_token (`bool`, *optional*, defaults to `True`): Put the user soft token first (Table 7 row 2: off).
         generation_max_new_tokens (`int`, *optional*, defaults to 64): Generation budget for an answer.
         generation_repetition_penalty (`float`, *optional*, defaults to 1.5): Greedy generation's penalty (reference).
-        score_normalization (`str`, *optional*, defaults to `"sum"`):
-            Candidate scoring by the ``sum`` or the length-normalised ``mean`` of the answer's token log-likelihoods.
-        score_chunk_size (`int`, *optional*, defaults to 5):
-            Candidates continued at once from one shared prompt cache (lower it for large LLMs).
+        score_normalization (`str`, *optional*):
+            Candidate scoring by the ``sum`` or the length-normalised ``mean`` of the answer's token log-likelihoods;
+            unset until evaluation picks one on the validation split and stores it here (the pipeline then ranks as
+            the reported metrics did; ``sum`` while unset).
+        soft_token_scale (`float`, *optional*, defaults to 1.0):
+            Multiplier of the projector outputs before they enter the LLM. 1.0 is the paper (the projectors learn
+            the scale); `from_stage1(soft_token_scale="text")` sets the RMS of the LLM's own input token
+            embeddings, so soft tokens start at the scale of text tokens (Gemma's embedding layer multiplies text
+            embeddings by sqrt(hidden); OPT's and Llama's do not).
         user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
         llm_pad_token_id / llm_eos_token_id (`int`): The tokenizer's padding and end-of-sequence ids.
         llm_adapter (`str`, *optional*):
@@ -61,18 +71,20 @@ class ALLMRecConfig(PreTrainedConfig):
         aligner_config=None,
         llm_config=None,
         llm_name_or_path: str | None = None,
+        llm_gguf_file: str | None = None,
         llm_revision: str | None = None,
         llm_dtype: str = "auto",
         llm_quantization: str | None = None,
         prompt_domain: str = "item",
         history_length: int = 10,
+        max_title_tokens: int | None = None,
         num_candidates: int = 20,
         item_embeddings: str = "joint",
         use_user_token: bool = True,
         generation_max_new_tokens: int = 64,
         generation_repetition_penalty: float = 1.5,
-        score_normalization: str = "sum",
-        score_chunk_size: int = 5,
+        score_normalization: str | None = None,
+        soft_token_scale: float = 1.0,
         user_token_id: int | None = None,
         history_token_id: int | None = None,
         candidate_token_id: int | None = None,
@@ -96,29 +108,33 @@ class ALLMRecConfig(PreTrainedConfig):
             raise ValueError(f"llm_dtype must be one of {LLM_DTYPES}, got {llm_dtype!r}")
         if llm_quantization not in QUANTIZATIONS:
             raise ValueError(f"llm_quantization must be one of {QUANTIZATIONS}, got {llm_quantization!r}")
-        if score_normalization not in SCORE_NORMALIZATIONS:
+        if score_normalization not in (None, *SCORE_NORMALIZATIONS):
             raise ValueError(f"score_normalization must be 'sum' or 'mean', got {score_normalization!r}")
-        if history_length < 1 or num_candidates < 2 or generation_max_new_tokens < 1 or score_chunk_size < 1:
-            raise ValueError(
-                "history_length, generation_max_new_tokens and score_chunk_size must be >= 1 and num_candidates >= 2"
-            )
+        if history_length < 1 or num_candidates < 2 or generation_max_new_tokens < 1:
+            raise ValueError("history_length and generation_max_new_tokens must be >= 1 and num_candidates >= 2")
+        if max_title_tokens is not None and max_title_tokens < 1:
+            raise ValueError(f"max_title_tokens must be >= 1 (or None: no cap), got {max_title_tokens}")
+        if not soft_token_scale > 0:
+            raise ValueError(f"soft_token_scale must be positive, got {soft_token_scale}")
         if generation_repetition_penalty <= 0:
             raise ValueError(f"generation_repetition_penalty must be positive, got {generation_repetition_penalty}")
         self.aligner_config = sub_config(aligner_config, ALLMRecAlignerConfig)
         self.llm_config = sub_config(llm_config)
         self.llm_name_or_path = llm_name_or_path
+        self.llm_gguf_file = llm_gguf_file
         self.llm_revision = llm_revision
         self.llm_dtype = llm_dtype
         self.llm_quantization = llm_quantization
         self.prompt_domain = prompt_domain
         self.history_length = history_length
+        self.max_title_tokens = max_title_tokens
         self.num_candidates = num_candidates
         self.item_embeddings = item_embeddings
         self.use_user_token = use_user_token
         self.generation_max_new_tokens = generation_max_new_tokens
         self.generation_repetition_penalty = generation_repetition_penalty
         self.score_normalization = score_normalization
-        self.score_chunk_size = score_chunk_size
+        self.soft_token_scale = soft_token_scale
         self.user_token_id = user_token_id
         self.history_token_id = history_token_id
         self.candidate_token_id = candidate_token_id

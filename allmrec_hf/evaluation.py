@@ -1,13 +1,10 @@
-"""Metrics of the fixed protocol (Hit@k, NDCG@k over candidate scores) and matching of generated answers.
+"""Metrics of the fixed protocol: Hit@k and NDCG@k over candidate scores, and their cold/warm breakdown.
 
 Ties are scored by their expectation under random tie-breaking: a model that gives the target and two negatives the
 same top score gets Hit@1 = 1/3, not 1 (optimistic ties would let a constant scorer reach Hit@1 = 1).
 """
 
 from __future__ import annotations
-
-import html
-import re
 
 import numpy as np
 
@@ -77,49 +74,27 @@ def popularity_breakdown(values, targets, popularity, name: str = "hit@1", prefi
     return results
 
 
-def protocol_metrics(scores, candidates, targets, popularity=None, cutoffs=DEFAULT_CUTOFFS, prefix: str = "") -> dict:
+def protocol_metrics(
+    scores, candidates, targets, popularity=None, cutoffs=DEFAULT_CUTOFFS, prefix: str = "", user_ids=None
+) -> dict:
     """Every metric of the protocol for one split: Hit@k, NDCG@k and, given item ``popularity`` groups (indexed by
-    item id), Hit@1 on cold and on warm targets, with the number of users behind each figure."""
+    item id), Hit@1 on cold and on warm targets, with the number of users behind each figure. Given ``user_ids``,
+    ``per_user`` also holds each user's Hit@1 and NDCG@10 (for paired comparisons of models on the same users)."""
     per_user = per_user_metrics(scores, target_positions(candidates, targets), cutoffs)
     results = {f"{prefix}{name}": float(values.mean()) for name, values in per_user.items()}
     results[f"{prefix}num_users"] = int(len(_numpy(targets)))
     if popularity is not None:
         results.update(popularity_breakdown(per_user["hit@1"], targets, popularity, prefix=prefix))
+    if user_ids is not None:
+        results[f"{prefix}per_user"] = per_user_record(user_ids, {name: per_user[name] for name in PER_USER_METRICS})
     return results
 
 
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
-_SPACE = re.compile(r"\s+")
+PER_USER_METRICS = ("hit@1", "ndcg@10")
 
 
-def normalize_title(text: str) -> str:
-    """Lower-cased, HTML-unescaped, whitespace-collapsed text without surrounding quotes or a final period."""
-    text = _SPACE.sub(" ", html.unescape(text).translate(_QUOTES)).strip().lower()
-    return text.strip(" \"'").rstrip(".").strip()
-
-
-def first_quoted(answer: str) -> str:
-    """The first ``"..."`` of an answer (the first title the model names), or the whole answer without quotes."""
-    answer = answer.translate(_QUOTES)
-    start = answer.find('"')
-    end = answer.find('"', start + 1) if start >= 0 else -1
-    return answer[start + 1 : end] if end > start else answer
-
-
-def match_answer(answer: str, candidate_titles: list[str]) -> int | None:
-    """Index of the candidate whose normalised title equals the first title named in ``answer``, else ``None``."""
-    named = normalize_title(first_quoted(answer))
-    for index, title in enumerate(candidate_titles):
-        if normalize_title(title) == named:
-            return index
-    return None
-
-
-def lenient_hit(answer: str, target_title: str) -> bool:
-    """The reference implementation's rule: the lower-cased target title is a substring of the text between the
-    first and the last quote of the answer (the whole answer when it has fewer than two quotes). It counts answers
-    naming several titles, and titles that are prefixes of others, as hits."""
-    answer = answer.translate(_QUOTES).lower()
-    start, end = answer.find('"'), answer.rfind('"')
-    inside = answer[start + 1 : end] if end > start else answer
-    return target_title.lower() in inside
+def per_user_record(user_ids, metrics: dict) -> dict:
+    """``{"user_id": [...], <metric>: [...]}`` as JSON-ready lists, rounded (one figure per user)."""
+    record = {"user_id": [int(user) for user in _numpy(user_ids)]}
+    record.update({name: [round(float(value), 6) for value in values] for name, values in metrics.items()})
+    return record

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .evaluation import first_quoted, lenient_hit, normalize_title, popularity_breakdown, protocol_metrics
+from .evaluation import per_user_record, popularity_breakdown, protocol_metrics
+from .prompts import exact_hit, lenient_hit, named_candidates
 from .recommendation_batches import RecommendationBatcher
 
 
@@ -27,14 +28,6 @@ DECODINGS = ("generate", "score", "constrained")
 def timing(seconds: float, users: int, batch_size: int) -> dict:
     batches = max(1, -(-users // batch_size))
     return {"seconds": round(seconds, 2), "seconds_per_batch": round(seconds / batches, 4), "batch_size": batch_size}
-
-
-def evaluation_rows(dataset, split: str, max_users: int | None = None, seed: int = 0):
-    """The rows of a split, or a seeded sample of ``max_users`` of them (the reference scores at most 10,000)."""
-    rows = dataset.splits[split]
-    if max_users is not None and max_users < len(rows):
-        rows = rows.select(np.sort(np.random.default_rng(seed).choice(len(rows), max_users, replace=False)))
-    return rows
 
 
 def _batches(model, rows, batcher: RecommendationBatcher, batch_size: int, description: str):
@@ -78,16 +71,6 @@ class AnswerTrie:
         tokens = [token for token in node if token is not None]
         return tokens or [fallback]
 
-    def match(self, generated: list[int]) -> int | None:
-        node = self.root
-        for token in generated:
-            if None in node and token not in node:
-                break
-            if token not in node:
-                return None
-            node = node[token]
-        return node.get(None)
-
 
 def candidate_scores(
     model,
@@ -102,7 +85,7 @@ def candidate_scores(
     """Summed answer log-likelihoods and answer lengths of every candidate, ``(users, candidates)`` each.
 
     ``user_representation`` (shape ``(d,)``), when given, stands in for every user's ``x_u`` (cross-domain)."""
-    rows = evaluation_rows(dataset, split, max_users)
+    rows = dataset.sample_rows(split, max_users)
     batcher = _batcher(model, tokenizer, dataset, with_candidate_answers=True)
     sums, counts = [], []
     model.eval()
@@ -130,25 +113,40 @@ def evaluate_scoring(
     max_users=None,
     item_embedding_path=None,
     user_representation=None,
+    validation_users=None,
+    per_user=False,
 ) -> dict:
-    """Rank the candidates by answer likelihood. ``normalization`` (``sum`` or ``mean``) defaults to the one with
-    the better validation NDCG@10 (ties: the config's ``score_normalization``)."""
+    """Rank the candidates by answer likelihood, summed or length-normalised (``normalization``).
+
+    ``normalization`` defaults to the model's ``config.score_normalization``. When that is unset, the one with the
+    better NDCG@10 on the validation split (``validation_users`` of them, default ``max_users``) is picked and
+    stored in the config, so that a saved model, its pipeline and its reported metrics rank alike."""
+    normalization = normalization or model.config.score_normalization
     if normalization is None:
         validation_sums, validation_counts, validation_rows = candidate_scores(
-            model, tokenizer, dataset, "validation", batch_size, max_users, item_embedding_path, user_representation
+            model,
+            tokenizer,
+            dataset,
+            "validation",
+            batch_size,
+            validation_users or max_users,
+            item_embedding_path,
+            user_representation,
         )
         quality = {
             name: protocol_metrics(scores, validation_rows["candidates"], validation_rows["target"])["ndcg@10"]
             for name, scores in (("sum", validation_sums), ("mean", validation_sums / validation_counts))
         }
-        normalization = max(quality, key=lambda name: (quality[name], name == model.config.score_normalization))
+        normalization = max(quality, key=lambda name: (quality[name], name == "sum"))
+        model.config.score_normalization = normalization
     started = time.perf_counter()
     sums, counts, rows = candidate_scores(
         model, tokenizer, dataset, split, batch_size, max_users, item_embedding_path, user_representation
     )
     seconds = time.perf_counter() - started
     scores = sums if normalization == "sum" else sums / counts
-    results = protocol_metrics(scores, rows["candidates"], rows["target"], dataset.popularity)
+    users = rows["user_id"] if per_user else None
+    results = protocol_metrics(scores, rows["candidates"], rows["target"], dataset.popularity, user_ids=users)
     results["score_normalization"] = normalization
     results.update(timing(seconds, len(rows), batch_size))
     return results
@@ -164,9 +162,11 @@ def evaluate_generation(
     max_users=None,
     item_embedding_path=None,
     keep_predictions=False,
+    per_user=False,
 ) -> dict:
-    """Hit@1 of greedy (optionally trie-constrained) generation, exact and lenient, overall and cold/warm."""
-    rows = evaluation_rows(dataset, split, max_users)
+    """Hit@1 of greedy (optionally trie-constrained) generation, exact and lenient, overall and cold/warm; with
+    ``per_user`` each user's exact and lenient Hit@1 too, with ``keep_predictions`` each answer."""
+    rows = dataset.sample_rows(split, max_users)
     batcher = _batcher(model, tokenizer, dataset)
     eos, pad = model.config.llm_eos_token_id, model.config.llm_pad_token_id
     started = time.perf_counter()
@@ -174,34 +174,28 @@ def evaluate_generation(
     model.eval()
     for features, batch in _batches(model, rows, batcher, batch_size, f"generating {split}"):
         batch["item_embedding_path"] = item_embedding_path
-        tries = [AnswerTrie([batcher.answer_ids[item] for item in feature["candidates"]]) for feature in features]
         options = {}
         if constrained:
+            tries = [AnswerTrie([batcher.answer_ids[item] for item in f["candidates"]]) for f in features]
             # Enough steps to finish the longest candidate answer, so the trie always completes one.
             options["prefix_allowed_tokens_fn"] = lambda row, prefix, tries=tries: tries[row].allowed(
                 prefix.tolist(), pad
             )
             options["max_new_tokens"] = max(len(answer) for trie in tries for answer in trie.answers)
         generated = model.generate_answers(batch, **options).cpu().tolist()
-        for feature, trie, tokens in zip(features, tries, generated):
+        for feature, tokens in zip(features, generated):
             tokens = tokens[: tokens.index(eos) + 1] if eos in tokens else tokens
             answer = tokenizer.decode(tokens, skip_special_tokens=True)
             candidate_titles = [batcher.titles[item] for item in feature["candidates"]]
-            target_title = batcher.titles[feature["target"]]
-            if constrained:
-                chosen = trie.match(tokens)
-                hit = chosen is not None and normalize_title(candidate_titles[chosen]) == normalize_title(target_title)
-                named.append(chosen is not None)
-            else:
-                hit = normalize_title(first_quoted(answer)) == normalize_title(target_title)
-                named.append(
-                    any(normalize_title(first_quoted(answer)) == normalize_title(t) for t in candidate_titles)
-                )
-            exact.append(float(hit))
-            lenient.append(float(lenient_hit(answer, target_title)))
+            target = list(feature["candidates"]).index(feature["target"])
+            # One rule for free and constrained decoding: the answer's text names candidates (see `exact_hit`).
+            hit = exact_hit(answer, candidate_titles, target)
+            exact.append(hit)
+            named.append(bool(named_candidates(answer, candidate_titles)))
+            lenient.append(float(lenient_hit(answer, candidate_titles[target])))
             if keep_predictions:
                 predictions.append(
-                    {"user_id": feature["user_id"], "answer": answer, "target": target_title, "hit": bool(hit)}
+                    {"user_id": feature["user_id"], "answer": answer, "target": candidate_titles[target], "hit": hit}
                 )
     targets = rows["target"]
     results = {
@@ -213,6 +207,8 @@ def evaluate_generation(
     }
     results.update(popularity_breakdown(exact, targets, dataset.popularity))
     results.update(popularity_breakdown(lenient, targets, dataset.popularity, name="hit@1_lenient"))
+    if per_user:
+        results["per_user"] = per_user_record(rows["user_id"], {"hit@1": exact, "hit@1_lenient": lenient})
     if keep_predictions:
         results["predictions"] = predictions
     return results

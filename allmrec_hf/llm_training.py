@@ -54,9 +54,10 @@ def build_recommender_trainer(
     dataset: PreparedDataset,
     args: RecommenderTrainingArguments,
     train_split: str = "train",
+    max_users: int | None = None,
 ) -> Trainer:
-    """A Trainer on ``train_split``: each user's last training item is the answer (eq. 8), with the stored
-    training candidates in the prompt."""
+    """A Trainer on ``train_split`` (or a seeded sample of ``max_users`` of its users): each user's last training
+    item is the answer (eq. 8), with the stored training candidates in the prompt."""
     if args.gradient_checkpointing and not args.gradient_checkpointing_kwargs:
         args.gradient_checkpointing_kwargs = {"use_reentrant": False}
     batcher = RecommendationBatcher(
@@ -66,7 +67,18 @@ def build_recommender_trainer(
         model.aligner.cf_backbone.config.max_sequence_length,
         missing_title=model.config.aligner_config.missing_title,
     )
-    return Trainer(model=model, args=args, train_dataset=dataset.splits[train_split], data_collator=batcher)
+    rows = dataset.sample_rows(train_split, max_users, seed=args.seed)
+    return Trainer(model=model, args=args, train_dataset=rows, data_collator=batcher)
+
+
+# What each row of the paper's comparison trains (appendix C): the soft tokens it sees and what learns.
+METHODS = {
+    "allmrec": {},
+    "allmrec_sbert": {},  # trained as A-LLMRec; answers with q_i for every item (Table 2's A-LLMRec (SBERT))
+    "mlp_llm": {"item_embeddings": "cf"},
+    "tallrec": {"item_embeddings": "none", "use_user_token": False, "llm_adapter": "lora"},
+    "llm_only": {"item_embeddings": "none", "use_user_token": False},
+}
 
 
 @dataclass
@@ -75,8 +87,26 @@ class RecommenderArguments:
 
     data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
     stage1_model: str = field(default=None, metadata={"help": "A trained stage-1 model (examples/train_stage1.py)."})
-    llm: str = field(default=None, metadata={"help": "Causal LLM id or folder, e.g. facebook/opt-6.7b."})
+    llm: str = field(
+        default=None,
+        metadata={
+            "help": "Causal LLM: a Hub id (facebook/opt-6.7b), a folder, a .gguf file or a packaged name "
+            "(smollm2-135m-instruct, gemma-3-270m)."
+        },
+    )
+    llm_gguf_file: str | None = field(
+        default=None, metadata={"help": "The GGUF file inside --llm (Hub id or folder)."}
+    )
     llm_revision: str | None = field(default=None, metadata={"help": "Hub revision of the LLM."})
+    method: str = field(
+        default="allmrec",
+        metadata={
+            "help": "allmrec (the paper), allmrec_sbert (trained alike, answers with q_i for every item), mlp_llm "
+            "(CF embeddings projected straight into the LLM), tallrec (LoRA on text-only prompts) or llm_only "
+            "(text-only prompts, nothing trained). Sets --item_embeddings, --use_user_token and --llm_adapter.",
+            "choices": list(METHODS),
+        },
+    )
     dtype: str = field(default="auto", metadata={"help": "LLM weights dtype.", "choices": list(LLM_DTYPES)})
     quantization: str | None = field(
         default=None, metadata={"help": "Load the LLM in 8bit or 4bit (bitsandbytes).", "choices": ["8bit", "4bit"]}
@@ -84,13 +114,21 @@ class RecommenderArguments:
     device_map: str | None = field(default=None, metadata={"help": "device_map for the LLM, e.g. auto."})
     prompt_domain: str = field(default="item", metadata={"help": "Prompt wording.", "choices": list(PROMPT_DOMAINS)})
     history_length: int = field(default=10, metadata={"help": "History titles in the prompt."})
+    max_title_tokens: int | None = field(
+        default=None, metadata={"help": "Cut titles longer than this many LLM tokens (prompt length and cost)."}
+    )
+    soft_token_scale: str = field(
+        default="1.0",
+        metadata={
+            "help": "Multiplier of the projector outputs: a number, or 'text' for the LLM's token-embedding RMS."
+        },
+    )
     item_embeddings: str = field(
         default="joint", metadata={"help": "Item soft tokens (see ALLMRecConfig).", "choices": list(ITEM_EMBEDDINGS)}
     )
     use_user_token: bool = field(default=True, metadata={"help": "Put the user soft token first."})
     max_new_tokens: int = field(default=64, metadata={"help": "Generation budget of an answer."})
     repetition_penalty: float = field(default=1.5, metadata={"help": "Greedy generation's repetition penalty."})
-    score_chunk_size: int = field(default=5, metadata={"help": "Candidates scored at once from one prompt cache."})
     llm_adapter: str | None = field(
         default=None,
         metadata={"help": "lora: fine-tune the LLM with LoRA (the TALLRec baseline).", "choices": ["lora"]},
@@ -99,6 +137,9 @@ class RecommenderArguments:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (TALLRec: 16)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout (TALLRec: 0.05)."})
     train_split: str = field(default="train", metadata={"help": "Split to train on (e.g. few_shot_128)."})
+    max_train_users: int | None = field(
+        default=None, metadata={"help": "Train on a seeded sample of this many users of --train_split."}
+    )
     evaluation_decoding: str = field(
         default="score",
         metadata={"help": "How to score the test split after training.", "choices": [*DECODINGS, "none"]},
@@ -106,6 +147,33 @@ class RecommenderArguments:
     eval_batch_size: int = field(default=8, metadata={"help": "Users per evaluation batch."})
     max_eval_users: int | None = field(default=None, metadata={"help": "Score a seeded sample of this many users."})
     keep_checkpoints: bool = field(default=False, metadata={"help": "Keep Trainer's resumable checkpoints."})
+
+    def __post_init__(self):
+        for name, value in METHODS[self.method].items():
+            setattr(self, name, value)
+        if self.soft_token_scale != "text":
+            try:
+                float(self.soft_token_scale)
+            except ValueError:
+                raise ValueError(
+                    f"--soft_token_scale must be a number or 'text', got {self.soft_token_scale!r}"
+                ) from None
+
+    def config_kwargs(self) -> dict:
+        """The `ALLMRecConfig` fields these arguments set."""
+        return {
+            "prompt_domain": self.prompt_domain,
+            "history_length": self.history_length,
+            "max_title_tokens": self.max_title_tokens,
+            "item_embeddings": self.item_embeddings,
+            "use_user_token": self.use_user_token,
+            "generation_max_new_tokens": self.max_new_tokens,
+            "generation_repetition_penalty": self.repetition_penalty,
+            "llm_adapter": self.llm_adapter,
+            "lora_rank": self.lora_rank,
+            "lora_alpha": self.lora_alpha,
+            "lora_dropout": self.lora_dropout,
+        }
 
 
 def save_recommender(
@@ -129,8 +197,9 @@ def save_recommender(
 def run_stage2(
     args: RecommenderArguments, training_args: RecommenderTrainingArguments, llm=None, tokenizer=None
 ) -> dict:
-    """Train the projectors, score the test split with ``args.evaluation_decoding`` and write the model (no LLM
-    weights), tokenizer, ``eval_results.json`` and a model card to ``training_args.output_dir``.
+    """Train stage 2 as ``args.method`` says, score the test split with ``args.evaluation_decoding`` and write the
+    model (no LLM weights), tokenizer, ``eval_results.json`` (with the loss curve) and a model card to
+    ``training_args.output_dir``. ``llm_only`` trains nothing and only saves.
 
     ``llm``/``tokenizer`` may be passed already loaded (the LLM is still recorded as ``args.llm``).
     """
@@ -143,35 +212,44 @@ def run_stage2(
     model, tokenizer = ALLMRecForRecommendation.from_stage1(
         args.stage1_model,
         args.llm,
+        gguf_file=args.llm_gguf_file,
         llm=llm,
         tokenizer=tokenizer,
         llm_revision=args.llm_revision,
         dtype=args.dtype,
         quantization=args.quantization,
         device_map=args.device_map,
-        prompt_domain=args.prompt_domain,
-        history_length=args.history_length,
+        soft_token_scale=args.soft_token_scale if args.soft_token_scale == "text" else float(args.soft_token_scale),
         num_candidates=dataset.num_negatives + 1,
-        item_embeddings=args.item_embeddings,
-        use_user_token=args.use_user_token,
-        generation_max_new_tokens=args.max_new_tokens,
-        generation_repetition_penalty=args.repetition_penalty,
-        score_chunk_size=args.score_chunk_size,
-        llm_adapter=args.llm_adapter,
-        lora_rank=args.lora_rank,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
+        **args.config_kwargs(),
     )
     if model.config.aligner_config.cf_config.num_items != dataset.num_items:
         raise ValueError(f"{args.stage1_model} was trained on another catalog than {args.data_dir}")
+    trainable = "LoRA adapters of the LLM" if args.llm_adapter else "the user and item projectors"
     logger.info(
-        "stage 2 with %s: %d trainable parameters (the projectors)", args.llm, model.num_trainable_parameters()
+        "stage 2 (%s) with %s: %d trainable parameters (%s)",
+        args.method,
+        args.llm,
+        model.num_trainable_parameters(),
+        trainable if model.num_trainable_parameters() else "nothing: the LLM answers as it is",
     )
 
-    trainer = build_recommender_trainer(model, tokenizer, dataset, training_args, args.train_split)
-    started = time.perf_counter()
-    trainer.train()
-    results = {"train_seconds": round(time.perf_counter() - started, 1)}
+    results = {"method": args.method, "train_seconds": 0.0}
+    trainer = build_recommender_trainer(
+        model, tokenizer, dataset, training_args, args.train_split, max_users=args.max_train_users
+    )
+    if model.num_trainable_parameters():
+        started = time.perf_counter()
+        trainer.train()
+        results["train_seconds"] = round(time.perf_counter() - started, 1)
+        results["train_users"] = len(trainer.train_dataset)
+        results["loss_history"] = [
+            {"step": entry["step"], "epoch": round(entry["epoch"], 4), "loss": entry["loss"]}
+            for entry in trainer.state.log_history
+            if "loss" in entry
+        ]
+    if args.method == "allmrec_sbert":
+        model.config.item_embeddings = "text"  # A-LLMRec (SBERT): q_i for every item at inference (Table 2)
     if args.evaluation_decoding != "none" and trainer.is_world_process_zero():
         options = {"batch_size": args.eval_batch_size, "max_users": args.max_eval_users}
         results.update(evaluate_recommender(model, tokenizer, dataset, args.evaluation_decoding, "test", **options))

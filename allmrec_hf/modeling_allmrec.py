@@ -19,16 +19,19 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
-from transformers import AutoModelForCausalLM, PreTrainedModel
+from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput, cached_file
 
 from .configuration_allmrec import ALLMRecConfig
+from .llm_reference import describe_reference, llm_reference, load_causal_lm, load_llm_tokenizer
 from .model_card import ModelCardMixin
 from .modeling_aligner import ALLMRecAlignerModel
 
 
 LLM_PREFIX = "llm."
+HUB_ARGUMENTS = ("revision", "subfolder", "token", "cache_dir", "local_files_only", "force_download", "proxies")
+LLM_LOADING_ARGUMENTS = ("attn_implementation", "max_memory", "offload_folder", "low_cpu_mem_usage")
 ADAPTER_MARK = ".lora_"
 
 
@@ -100,26 +103,60 @@ def position_ids_from_mask(attention_mask: torch.Tensor, past_length: int = 0) -
     return positions[:, past_length:].clamp(min=0)
 
 
-def load_causal_lm(name_or_path: str, revision=None, dtype="auto", quantization=None, device_map=None, **kwargs):
-    """Load a frozen causal LLM by reference: bf16/fp16/fp32 or 8-bit/4-bit (bitsandbytes), any ``device_map``.
+@torch.no_grad()
+def text_token_scale(llm) -> float:
+    """RMS of the LLM's input token embeddings as its embedding layer delivers them (Gemma's sqrt(hidden) scaling
+    included), over up to 8,192 evenly spread token ids."""
+    embedding = llm.get_input_embeddings()
+    ids = torch.linspace(0, embedding.num_embeddings - 1, min(8192, embedding.num_embeddings))
+    return float(embedding(ids.long().to(embedding.weight.device)).float().pow(2).mean().sqrt())
 
-    Remote code is never trusted; bitsandbytes is imported only when quantisation is asked for.
+
+# Who a key or query of a scored row belongs to: the prompt, padding, or else the index of its candidate answer.
+PROMPT_TOKEN = -1
+NOT_A_TOKEN = -2
+
+
+def tree_attention_mask(
+    query_owner: torch.LongTensor,
+    query_positions: torch.LongTensor,
+    key_owner: torch.LongTensor,
+    key_positions: torch.LongTensor,
+    llm_config,
+    dtype: torch.dtype,
+):
+    """Additive 4-D attention masks that let several candidate answers follow one prompt (see `score_answers`).
+
+    A query attends to a key that is a real token at an earlier or equal position and belongs to the prompt or to
+    the query's own answer; in sliding-window layers the key must also lie within the window. Queries that are
+    padding see the key at their own index past the prompt (so that no softmax row is empty). Returns one mask, or
+    a dict by layer type for LLMs that mix full and sliding-window layers (Gemma 2/3, as their ``forward`` takes).
     """
-    options = {"revision": revision, "dtype": dtype, **kwargs}
-    if quantization is not None:
-        from transformers import BitsAndBytesConfig
+    config = llm_config.get_text_config()
+    queries, keys = query_owner.unsqueeze(2), key_owner.unsqueeze(1)
+    distance = query_positions.unsqueeze(2) - key_positions.unsqueeze(1)
+    allowed = (keys != NOT_A_TOKEN) & (distance >= 0) & ((keys == PROMPT_TOKEN) | (keys == queries))
+    query_index = torch.arange(query_owner.shape[1], device=keys.device) + key_owner.shape[1] - query_owner.shape[1]
+    allowed |= query_index.unsqueeze(1) == torch.arange(key_owner.shape[1], device=keys.device)
+    window = getattr(config, "sliding_window", None)
 
-        compute = torch.bfloat16 if dtype == "bfloat16" else torch.float16
-        options["quantization_config"] = (
-            BitsAndBytesConfig(load_in_8bit=True)
-            if quantization == "8bit"
-            else BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=compute, bnb_4bit_quant_type="nf4")
-        )
-    if device_map is not None:
-        options["device_map"] = device_map
-    llm = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=False, **options)
-    llm.requires_grad_(False)
-    return llm.eval()
+    def additive(keep):
+        mask = torch.zeros(keep.shape, dtype=dtype, device=keep.device)
+        return mask.masked_fill(~keep, torch.finfo(dtype).min).unsqueeze(1)
+
+    layer_types = getattr(config, "layer_types", None)
+    if not layer_types:
+        sliding = window is not None and getattr(config, "use_sliding_window", True)
+        return additive(allowed & (distance < window) if sliding else allowed)
+    masks = {}
+    for kind in set(layer_types):
+        if kind == "full_attention":
+            masks[kind] = additive(allowed)
+        elif kind == "sliding_attention":
+            masks[kind] = additive(allowed & (distance < window))
+        else:
+            raise NotImplementedError(f"candidate scoring cannot mask attention layers of type {kind!r}")
+    return masks["full_attention"] if set(masks) == {"full_attention"} else masks
 
 
 class ALLMRecPreTrainedModel(ModelCardMixin, PreTrainedModel):
@@ -193,23 +230,40 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
         stage1_name_or_path,
         llm_name_or_path: str | None = None,
         *,
+        gguf_file: str | None = None,
         llm=None,
         tokenizer=None,
         llm_revision: str | None = None,
         dtype: str = "auto",
         quantization: str | None = None,
         device_map=None,
+        soft_token_scale: float | str = 1.0,
         **config_kwargs,
     ):
         """A new stage-2 model around a trained stage-1 folder (or model) and an LLM; returns ``(model, tokenizer)``.
 
-        ``dtype`` is a name (``"bfloat16"``) or a ``torch.dtype``. ``llm``/``tokenizer`` may be passed already
-        loaded; otherwise both come from ``llm_name_or_path``. The
-        tokenizer gains the three placeholder tokens (the LLM's embedding table is not resized: placeholder
-        embeddings are always replaced). ``config_kwargs`` go to `ALLMRecConfig` (``prompt_domain``, ...).
-        """
-        from transformers import AutoTokenizer
+        Args:
+            stage1_name_or_path: A stage-1 folder, Hub id or `ALLMRecAlignerModel`.
+            llm_name_or_path (`str`, *optional*): The LLM: a Hub id, a folder, a ``.gguf`` file or a packaged name
+                (``"smollm2-135m-instruct"``, ``"gemma-3-270m"``; see `llm_reference`). Recorded in the config so
+                that `from_pretrained` re-attaches it from any working directory.
+            gguf_file (`str`, *optional*): With a Hub id or folder: the GGUF file inside it.
+            llm / tokenizer (*optional*): Already loaded; otherwise both come from ``llm_name_or_path``.
+            dtype (`str` or `torch.dtype`, *optional*, defaults to `"auto"`): The LLM's weights dtype.
+            quantization (`str`, *optional*): ``"8bit"`` or ``"4bit"`` (bitsandbytes), as the paper runs OPT-6.7B.
+            soft_token_scale (`float` or `"text"`, *optional*, defaults to 1.0): Multiplier of the projector
+                outputs; ``"text"`` sets it to the RMS of the LLM's own input token embeddings (see `ALLMRecConfig`).
+            config_kwargs: `ALLMRecConfig` fields (``prompt_domain``, ``max_title_tokens``, ...).
 
+        The tokenizer gains the three placeholder tokens (the LLM's embedding table is not resized: placeholder
+        embeddings are always replaced).
+
+        Example:
+
+        ```python
+        >>> model, tokenizer = ALLMRecForRecommendation.from_stage1("runs/sci-stage1", "smollm2-135m-instruct")
+        ```
+        """
         from .tokenization import prepare_tokenizer
 
         dtype = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
@@ -218,21 +272,28 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
             if isinstance(stage1_name_or_path, ALLMRecAlignerModel)
             else ALLMRecAlignerModel.from_pretrained(stage1_name_or_path)
         )
-        if llm is None:
-            if llm_name_or_path is None:
+        if llm_name_or_path is None:
+            if llm is None:
                 raise ValueError("pass llm_name_or_path or a loaded llm")
-            llm = load_causal_lm(llm_name_or_path, llm_revision, dtype, quantization, device_map)
+            llm_name_or_path = llm.name_or_path
+        reference, gguf_file = llm_reference(llm_name_or_path, gguf_file)
+        if llm is None:
+            llm = load_causal_lm(reference, gguf_file, llm_revision, dtype, quantization, device_map)
         llm.requires_grad_(False)
         if tokenizer is None:
-            tokenizer = AutoTokenizer.from_pretrained(llm_name_or_path or llm.name_or_path, revision=llm_revision)
+            tokenizer = load_llm_tokenizer(reference, gguf_file, llm_revision)
         special_ids = prepare_tokenizer(tokenizer)
+        if soft_token_scale == "text":
+            soft_token_scale = text_token_scale(llm)
         config = ALLMRecConfig(
             aligner_config=aligner.config,
             llm_config=llm.config,
-            llm_name_or_path=llm_name_or_path or llm.name_or_path,
+            llm_name_or_path=reference,
+            llm_gguf_file=gguf_file,
             llm_revision=llm_revision,
             llm_dtype=dtype,
             llm_quantization=quantization,
+            soft_token_scale=float(soft_token_scale),
             **special_ids,
             **config_kwargs,
         )
@@ -267,39 +328,69 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
         dtype: str | None = None,
         quantization: str | None = None,
         device_map=None,
-        revision: str | None = None,
-        token=None,
-        cache_dir=None,
-        local_files_only: bool = False,
         **kwargs,
     ):
         """Load a saved A-LLMRec model and re-attach its LLM by reference.
 
         Args:
             pretrained_model_name_or_path (`str`): A folder written by `save_pretrained` or a Hub repository.
-            llm (*optional*): An already loaded LLM to attach instead of loading ``config.llm_name_or_path``.
+            llm (*optional*): An already loaded LLM to attach instead of the one ``config.llm_name_or_path`` names.
             dtype / quantization / device_map (*optional*): Override how the LLM is loaded (default: the config's
                 ``llm_dtype`` and ``llm_quantization``).
+            kwargs: Hub arguments for this model's files (``revision``, ``subfolder``, ``token``, ``cache_dir``,
+                ``local_files_only``, ``force_download``, ``proxies``; all but ``revision`` and ``subfolder`` also
+                reach the LLM's download) and LLM loading arguments (``attn_implementation``, ``max_memory``,
+                ``offload_folder``, ``low_cpu_mem_usage``). Anything else is refused.
         """
-        hub = {"revision": revision, "token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
+        if model_args:
+            raise TypeError(f"{cls.__name__}.from_pretrained takes no positional model arguments, got {model_args}")
+        # Markers transformers adds on its way here (`_from_auto`, `_from_pipeline`, ...) and the hub arguments of a
+        # PEFT adapter that AutoModel looked for and did not find.
+        kwargs = {name: value for name, value in kwargs.items() if not name.startswith("_")}
+        kwargs.pop("adapter_kwargs", None)
+        kwargs.pop("trust_remote_code", None)  # every class here ships with the package: no remote code runs
+        hub = {name: kwargs.pop(name) for name in HUB_ARGUMENTS if name in kwargs}
+        llm_options = {name: kwargs.pop(name) for name in LLM_LOADING_ARGUMENTS if name in kwargs}
+        if kwargs:
+            raise TypeError(
+                f"{cls.__name__}.from_pretrained got unexpected arguments {sorted(kwargs)}; it takes "
+                f"{sorted(['llm', 'dtype', 'quantization', 'device_map', *HUB_ARGUMENTS, *LLM_LOADING_ARGUMENTS])}"
+            )
         if config is None:
             config = ALLMRecConfig.from_pretrained(pretrained_model_name_or_path, **hub)
+        # AutoModel reads `attn_implementation` into the config it builds; it is meant for the LLM.
+        chosen = getattr(config, "_attn_implementation_internal", None)
+        if chosen is not None and isinstance(chosen, str):
+            llm_options.setdefault("attn_implementation", chosen)
         if llm is None:
             if not config.llm_name_or_path:
                 raise ValueError(f"{pretrained_model_name_or_path} names no LLM (llm_name_or_path); pass llm=...")
-            llm = load_causal_lm(
-                config.llm_name_or_path,
-                config.llm_revision,
-                dtype or config.llm_dtype,
-                quantization if quantization is not None else config.llm_quantization,
-                device_map,
-                token=token,
-                cache_dir=cache_dir,
-                local_files_only=local_files_only,
-            )
+            shared = {name: value for name, value in hub.items() if name not in ("revision", "subfolder")}
+            try:
+                llm = load_causal_lm(
+                    config.llm_name_or_path,
+                    config.llm_gguf_file,
+                    config.llm_revision,
+                    dtype or config.llm_dtype,
+                    quantization if quantization is not None else config.llm_quantization,
+                    device_map,
+                    **shared,
+                    **llm_options,
+                )
+            except OSError as error:
+                reference = describe_reference(config.llm_name_or_path, config.llm_gguf_file)
+                raise OSError(
+                    f"{pretrained_model_name_or_path} references the LLM {reference}, which cannot be loaded here "
+                    f"({error}). Pass the LLM yourself: from_pretrained(..., llm=AutoModelForCausalLM.from_pretrained"
+                    "(<where it is>)), or fix llm_name_or_path in its config.json."
+                ) from error
         model = cls(config, llm=llm)
         weights = cached_file(pretrained_model_name_or_path, "model.safetensors", **hub)
-        missing, unexpected = model.load_state_dict(load_file(weights), strict=False)
+        try:
+            state = load_file(weights)
+        except Exception as error:  # safetensors raises its own error type for damaged headers and data
+            raise OSError(f"{weights} is damaged or not a safetensors file: {error}") from error
+        missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [name for name in missing if not is_frozen_llm_weight(name)]
         if missing or unexpected:
             raise ValueError(f"{weights} does not fit the config: missing {missing[:5]}, unexpected {unexpected[:5]}")
@@ -376,6 +467,7 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
                 real = item_ids[item_ids != 0]
                 tokens[name] = self.item_projector(self.item_representations(real, item_embedding_path).float())
         for name, projected in tokens.items():
+            projected = projected * config.soft_token_scale
             expected = int(placeholders[name].sum())
             if len(projected) != expected:
                 raise ValueError(
@@ -458,25 +550,19 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
         return ALLMRecOutput(loss=loss, logits=logits)
 
     @torch.no_grad()
-    def encode_prompt(self, batch: dict) -> tuple[torch.Tensor, object]:
-        """One forward pass over left-padded prompts: the next-token log-probabilities after each prompt and the
-        key-value cache (the floor every answering mode pays)."""
-        embeds = self.embed_batch(batch)
-        outputs = self.llm(
-            inputs_embeds=embeds,
-            attention_mask=batch["attention_mask"],
-            position_ids=position_ids_from_mask(batch["attention_mask"]),
-            logits_to_keep=1,
-            use_cache=True,
-        )
-        return outputs.logits[:, -1].float().log_softmax(-1), outputs.cache
-
-    @torch.no_grad()
     def score_answers(self, batch: dict, answer_ids: torch.LongTensor, answer_lengths: torch.LongTensor):
-        """Log-likelihood of every candidate answer after each prompt, computing the prompt once.
+        """Log-likelihood of every candidate answer after each prompt: the prompt is read once, then all answers
+        in ONE more forward pass.
+
+        The answers of a row are packed one after another behind the prompt's cache; each attends to the prompt and
+        to its own earlier tokens only, and its positions continue from the prompt's end, so it is read exactly as
+        if it alone followed the prompt (a tree-shaped attention mask, as in tree-attention speculative decoding).
+        The cache keeps every prompt position whatever the architecture's windows (the mask applies them), and it is
+        only appended to, never cropped, so sliding-window layers (Gemma) need nothing special. The cost is one
+        forward pass over the prompt plus all answers, without attending across answers.
 
         Args:
-            batch (`dict`): Left-padded prompt batch (as `encode_prompt` takes).
+            batch (`dict`): Left-padded prompt batch (as `RecommendationBatcher` builds it without answers).
             answer_ids (`torch.LongTensor` of shape `(batch, candidates, answer_length)`): Right-padded answers.
             answer_lengths (`torch.LongTensor` of shape `(batch, candidates)`): Real tokens per answer.
 
@@ -484,44 +570,56 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
             ``(sum, count)``: summed token log-likelihoods and token counts, each `(batch, candidates)`; the mean
             is ``sum / count``.
         """
-        first_log_probs, cache = self.encode_prompt(batch)
-        rows, candidates, _ = answer_ids.shape
-        chunk = min(self.config.score_chunk_size, candidates)
         prompt_mask = batch["attention_mask"]
         device = prompt_mask.device
-        # Each row's answers are continued longest first, so every chunk is padded only to its own longest answer
-        # rather than the batch's (titles vary from a few tokens to dozens); scores go back to candidate order.
-        order = answer_lengths.argsort(dim=1, descending=True, stable=True)
-        sorted_ids = answer_ids.gather(1, order.unsqueeze(-1).expand_as(answer_ids))
-        sorted_lengths = answer_lengths.gather(1, order)
-        cache.batch_repeat_interleave(chunk)
+        answer_ids, answer_lengths = answer_ids.to(device), answer_lengths.to(device)
+        rows, candidates, width = answer_ids.shape
+        # Pack each row's answers one after another: token j of candidate c sits at starts[c] + j.
+        real = torch.arange(width, device=device) < answer_lengths.unsqueeze(-1)
+        row, candidate, offset = real.nonzero(as_tuple=True)
+        packed = (answer_lengths.cumsum(1) - answer_lengths)[row, candidate] + offset
+        total = int(answer_lengths.sum(1).max())
+        packed_ids = torch.full((rows, total), self.config.llm_pad_token_id, dtype=torch.long, device=device)
+        packed_ids[row, packed] = answer_ids[row, candidate, offset]
+        owner = torch.full((rows, total), NOT_A_TOKEN, dtype=torch.long, device=device)
+        owner[row, packed] = candidate
+        packed_offset = torch.zeros(rows, total, dtype=torch.long, device=device)
+        packed_offset[row, packed] = offset
+
+        prompt_positions = position_ids_from_mask(prompt_mask)
+        cache = DynamicCache()  # plain layers: every prompt position is kept, the masks below apply any window
+        prompt = self.llm(
+            inputs_embeds=self.embed_batch(batch),
+            attention_mask=prompt_mask,
+            position_ids=prompt_positions,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        answer_positions = prompt_mask.sum(1, keepdim=True) + packed_offset
+        embeds = self.llm.get_input_embeddings()(packed_ids)
+        mask = tree_attention_mask(
+            owner,
+            answer_positions,
+            torch.cat([torch.where(prompt_mask.bool(), PROMPT_TOKEN, NOT_A_TOKEN), owner], 1),
+            torch.cat([prompt_positions, answer_positions], 1),
+            self.llm.config,
+            embeds.dtype,
+        )
+        answers = self.llm(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=answer_positions, cache=cache, use_cache=True
+        )
+        # An answer's first token follows the prompt's last; its token j > 0 follows its token j - 1.
         sums = torch.zeros(rows, candidates, device=device)
-        for start in range(0, candidates, chunk):
-            lengths = sorted_lengths[:, start : start + chunk].to(device)
-            width = int(lengths.max())
-            ids = sorted_ids[:, start : start + chunk, :width].to(device)
-            size = ids.shape[1]
-            if size < chunk:  # the shared cache is sized for a full chunk: pad the last one with copies
-                ids = torch.cat([ids, ids[:, -1:].expand(-1, chunk - size, -1)], 1)
-                lengths = torch.cat([lengths, lengths[:, -1:].expand(-1, chunk - size)], 1)
-            flat_ids, flat_lengths = ids.reshape(rows * chunk, width), lengths.reshape(rows * chunk)
-            answer_mask = (torch.arange(width, device=device)[None, :] < flat_lengths[:, None]).long()
-            mask = torch.cat([prompt_mask.repeat_interleave(chunk, 0), answer_mask], 1)
-            outputs = self.llm(
-                input_ids=flat_ids.masked_fill(answer_mask == 0, self.config.llm_pad_token_id),
-                attention_mask=mask,
-                position_ids=position_ids_from_mask(mask, prompt_mask.shape[1]),
-                cache=cache,
-                use_cache=True,
-            )
-            cache.crop(-width)
-            following = outputs.logits[:, :-1].float().log_softmax(-1)
-            first = first_log_probs.repeat_interleave(chunk, 0).gather(1, flat_ids[:, :1])
-            rest = following.gather(2, flat_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-            token_log_probs = torch.cat([first, rest], 1) * answer_mask
-            positions = order[:, start : start + size].to(device)  # back to candidate order
-            sums.scatter_(1, positions, token_log_probs.sum(1).view(rows, chunk)[:, :size])
-        return sums, answer_lengths.to(device).float()
+        for index in range(rows):  # one row's logits at a time: with a large vocabulary they are big
+            chosen = row == index
+            tokens, after = packed_ids[index, packed[chosen]], packed[chosen] - 1
+            first = offset[chosen] == 0
+            logits = answers.logits[index, after.clamp(min=0)].float()
+            logits[first] = prompt.logits[index, -1].float()
+            token_log_probs = logits.gather(1, tokens.unsqueeze(1)).squeeze(1) - logits.logsumexp(-1)
+            sums[index].index_add_(0, candidate[chosen], token_log_probs)
+        return sums, answer_lengths.float()
 
     @torch.no_grad()
     def generate_answers(self, batch: dict, prefix_allowed_tokens_fn=None, **generate_kwargs) -> torch.LongTensor:

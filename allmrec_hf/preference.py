@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .llm_evaluation import _batcher, _batches, evaluation_rows
+from .llm_evaluation import _batcher, _batches
 
 
 _SEPARATORS = re.compile(r"[,|>/;]")
@@ -23,10 +23,12 @@ def item_categories(dataset) -> list[set[str]]:
 
 
 def predict_preferences(
-    model, tokenizer, dataset, split="test", max_users=20, batch_size=8, max_new_tokens=32
+    model, tokenizer, dataset, split="test", max_users=20, batch_size=8, max_new_tokens=32, rows=None
 ) -> list[dict]:
-    """Generate each user's favourite genres/categories; one record per user with the history beside the answer."""
-    rows = evaluation_rows(dataset, split, max_users)
+    """Generate each user's favourite genres/categories; one record per user with the history beside the answer.
+
+    The users are a seeded sample of ``max_users`` of ``split``, or the given ``rows`` (a `datasets.Dataset`)."""
+    rows = rows if rows is not None else dataset.sample_rows(split, max_users)
     batcher = _batcher(model, tokenizer, dataset, prompt="preference")
     categories = item_categories(dataset)
     records = []

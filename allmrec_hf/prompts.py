@@ -8,6 +8,8 @@ never touched.
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 
 
@@ -58,7 +60,7 @@ def recommendation_prompt(
     candidates = quoted_titles(candidate_titles, CANDIDATE_TOKEN if item_tokens else None)
     return (
         f"{user}{history_clause(words, history_titles, item_tokens)} Recommend one next {words.noun} for this "
-        f"user to {words.verb} next from the following {words.noun} title set, {candidates}. The recommendation is "
+        f"user to {words.verb} next from the following {words.noun} title set, {candidates}. {ANSWER_ANCHOR}"
     )
 
 
@@ -74,6 +76,88 @@ def preference_prompt(
     )
 
 
+# The prompt's last words. The answer follows them as natural text does (` "Title"`, the space inside the answer's first
+# token): a prompt ending in a space would make every tokenizer here emit a lone space token that text never has.
+ANSWER_ANCHOR = "The recommendation is"
+
+
 def answer_text(title: str) -> str:
-    """What the LLM is trained to answer: the quoted title (the tokenizer's EOS token is appended after it)."""
-    return f'"{title}"'
+    """What the LLM is trained to answer after the prompt: the quoted title (the tokenizer's EOS token follows)."""
+    return f' "{title}"'
+
+
+def answer_token_ids(tokenizer, titles: list[str]) -> list[list[int]]:
+    """The token ids of every title's answer as they follow the prompt, EOS appended.
+
+    Tokenised behind the prompt's last words and cut after them, so the ids are those the tokenizer gives the answer
+    inside the full text (SentencePiece and byte-level BPE treat a leading space differently when a text starts
+    with it)."""
+    anchor = tokenizer(ANSWER_ANCHOR, add_special_tokens=False)["input_ids"]
+    joint = tokenizer([ANSWER_ANCHOR + answer_text(title) for title in titles], add_special_tokens=False)["input_ids"]
+    for title, ids in zip(titles, joint):
+        if ids[: len(anchor)] != anchor:
+            raise ValueError(f"{type(tokenizer).__name__} merges the prompt's end with the answer {title!r}")
+    return [ids[len(anchor) :] + [tokenizer.eos_token_id] for ids in joint]
+
+
+def cap_titles(tokenizer, titles: list[str], max_tokens: int | None) -> list[str]:
+    """Titles without surrounding whitespace and of at most ``max_tokens`` tokens, longer ones cut at the last word
+    boundary within the cap (at the cap itself when the first word is already longer)."""
+    titles = [title.strip() for title in titles]
+    if max_tokens is None:
+        return titles
+    offsets = tokenizer(titles, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    capped = []
+    for title, spans in zip(titles, offsets):
+        if len(spans) <= max_tokens:
+            capped.append(title)
+            continue
+        end = spans[max_tokens - 1][1]
+        boundary = title.rfind(" ", 0, end + 1) if not title[end : end + 1].isspace() else end
+        capped.append(title[: boundary if boundary > 0 else end].rstrip())
+    return capped
+
+
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Lower-cased, HTML-unescaped, whitespace-collapsed text with straight quotes."""
+    return _SPACE.sub(" ", html.unescape(text).translate(_QUOTES)).strip().lower()
+
+
+def normalize_title(text: str) -> str:
+    """`normalize_text` without surrounding quotes or a final period: how a title a person types is looked up."""
+    return normalize_text(text).strip(" \"'").rstrip(".").strip()
+
+
+def named_candidates(answer: str, candidate_titles: list[str]) -> list[int]:
+    """The candidates a generated answer names: those whose normalised title the answer starts with, quoted (or is,
+    unquoted), a final period and spaces inside the quotes allowed. When one matching title extends another (``1.88`` and ``1.88" x 9 yd``) the
+    longer is meant; several indices remain only when candidates share the same normalised title."""
+    text = normalize_text(answer)
+    titles = [normalize_text(title) for title in candidate_titles]
+    named = [
+        index for index, title in enumerate(titles) if re.match(rf'"? ?{re.escape(title)} ?\.? ?("|$)', text) and title
+    ]
+    longest = max((len(titles[index]) for index in named), default=0)
+    return [index for index in named if len(titles[index]) == longest]
+
+
+def exact_hit(answer: str, candidate_titles: list[str], target_index: int) -> float:
+    """Hit@1 of a generated answer: 1 when it names the target alone, ``1/k`` when it names a title that the target
+    shares with ``k - 1`` other candidates (the expectation of a random pick among them, the same rule candidate
+    scoring applies to the tied likelihoods of identical answers), else 0."""
+    named = named_candidates(answer, candidate_titles)
+    return 1.0 / len(named) if target_index in named else 0.0
+
+
+def lenient_hit(answer: str, target_title: str) -> bool:
+    """The reference implementation's rule: the lower-cased target title is a substring of the text between the
+    first and the last quote of the answer (the whole answer when it has fewer than two quotes). It counts answers
+    naming several titles, and titles that are prefixes of others, as hits."""
+    answer = answer.translate(_QUOTES).lower()
+    start, end = answer.find('"'), answer.rfind('"')
+    inside = answer[start + 1 : end] if end > start else answer
+    return target_title.lower() in inside

@@ -6,7 +6,7 @@ import torch
 
 from .configuration_allmrec import ALLMRecConfig
 from .data.batching import left_pad
-from .prompts import answer_text, preference_prompt, recommendation_prompt
+from .prompts import answer_token_ids, cap_titles, preference_prompt, recommendation_prompt
 
 
 IGNORE_INDEX = -100
@@ -24,8 +24,8 @@ def pad_rows(rows: list[list[int]], value: int, side: str) -> torch.LongTensor:
 class RecommendationBatcher:
     """Builds A-LLMRec batches from rows with ``history``, ``candidates``, ``target`` and ``user_id``.
 
-    Every catalog answer (the quoted title followed by EOS) is tokenised once at construction; prompts are
-    tokenised per batch. ``with_answers`` appends each row's target answer after its prompt (training layout, with
+    Titles are capped at ``config.max_title_tokens`` and every catalog answer (the quoted title followed by EOS) is
+    tokenised once at construction; prompts are tokenised per batch. ``with_answers`` appends each row's target answer after its prompt (training layout, with
     ``labels``); ``with_candidate_answers`` adds every candidate's answer tokens (for likelihood scoring).
 
     Args:
@@ -54,15 +54,15 @@ class RecommendationBatcher:
         if prompt not in ("recommendation", "preference"):
             raise ValueError(f"prompt must be 'recommendation' or 'preference', got {prompt!r}")
         self.tokenizer = tokenizer
-        self.titles = [title or missing_title for title in titles]
+        self.titles = cap_titles(tokenizer, [title or missing_title for title in titles], config.max_title_tokens)
         self.config = config
         self.cf_max_length = cf_max_length
         self.with_answers = with_answers
         self.with_candidate_answers = with_candidate_answers
         self.prompt = prompt
         self.strict_candidates = strict_candidates
-        encoded = tokenizer([answer_text(title) for title in self.titles], add_special_tokens=False)["input_ids"]
-        self.answer_ids = [ids + [tokenizer.eos_token_id] for ids in encoded]
+        self.answer_ids = answer_token_ids(tokenizer, self.titles)
+        self.context = getattr(config.llm_config.get_text_config(), "max_position_embeddings", None)
 
     def prompt_text(self, history: list[int], candidates: list[int]) -> str:
         config = self.config
@@ -77,6 +77,19 @@ class RecommendationBatcher:
             config.item_tokens,
         )
 
+    def check_context(self, features: list[dict], prompt_ids: list[list[int]]) -> None:
+        """A prompt with its longest possible answer must fit the LLM's context: beyond it positions are undefined."""
+        if self.context is None:
+            return
+        longest_answer = max(len(ids) for ids in self.answer_ids)
+        for feature, ids in zip(features, prompt_ids):
+            if len(ids) + longest_answer > self.context:
+                raise ValueError(
+                    f"user {feature.get('user', feature.get('user_id'))}: the prompt holds {len(ids)} tokens and "
+                    f"answers reach {longest_answer}, beyond the LLM's {self.context} positions; lower "
+                    "--max_title_tokens (now {}) or --history_length".format(self.config.max_title_tokens)
+                )
+
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         config = self.config
         histories = [list(feature["history"])[-config.history_length :] for feature in features]
@@ -90,6 +103,7 @@ class RecommendationBatcher:
                     )
         prompts = [self.prompt_text(history, row) for history, row in zip(histories, candidates)]
         prompt_ids = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
+        self.check_context(features, prompt_ids)
         pad = config.llm_pad_token_id
         batch = {
             "history_item_ids": pad_rows(histories, 0, "right"),

@@ -120,7 +120,7 @@ class RecommendationPipeline(Pipeline):
         sums, counts = self.model.score_answers(
             batch, batch.pop("candidate_answer_ids"), batch.pop("candidate_answer_lengths")
         )
-        scores = sums if self.model.config.score_normalization == "sum" else sums / counts
+        scores = sums / counts if self.model.config.score_normalization == "mean" else sums
         return {"scores": scores[0].cpu(), "candidates": model_inputs["candidates"]}
 
     def postprocess(self, model_outputs, top_k: int | None = None):

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .utils import atomic_directory, write_json_atomic
+from .utils import atomic_directory, provenance, write_json_atomic
 
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -29,7 +29,7 @@ def save_run(
     """
     with atomic_directory(output_dir) as temporary:
         model.save_pretrained(str(temporary))
-        write_json_atomic(temporary / RESULTS_FILE, results)
+        write_json_atomic(temporary / RESULTS_FILE, {**results, "provenance": provenance()})
         write_json_atomic(temporary / "run_settings.json", settings)
         if extra is not None:
             extra(temporary)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+    OPTConfig,
+    OPTForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 from .prompts import PROMPT_DOMAINS, preference_prompt, recommendation_prompt
 
@@ -39,7 +47,15 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = 2000) -> PreTrained
 TINY_INIT_STD = 0.3
 
 
+TINY_ARCHITECTURES = ("opt", "llama", "gemma3")
+
+
 def tiny_causal_lm(architecture: str, vocab_size: int, hidden_size: int = 32, seed: int = 0):
+    """A 2-layer random causal LLM of ``architecture``: ``opt`` (the paper's family), ``llama`` (SmolLM2's) or
+    ``gemma3`` (one sliding-window layer with a 16-token window, then one full layer, as google/gemma-3-270m mixes
+    them; prompts are longer than the window, so tests exercise it)."""
+    if architecture not in TINY_ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {TINY_ARCHITECTURES}, got {architecture!r}")
     torch.manual_seed(seed)
     shared = {
         "vocab_size": vocab_size,
@@ -54,23 +70,35 @@ def tiny_causal_lm(architecture: str, vocab_size: int, hidden_size: int = 32, se
     if architecture == "opt":
         config = OPTConfig(**shared, word_embed_proj_dim=hidden_size, ffn_dim=2 * hidden_size, init_std=TINY_INIT_STD)
         return OPTForCausalLM(config)
-    config = LlamaConfig(
-        **shared, intermediate_size=2 * hidden_size, num_key_value_heads=1, initializer_range=TINY_INIT_STD
+    if architecture == "llama":
+        config = LlamaConfig(
+            **shared, intermediate_size=2 * hidden_size, num_key_value_heads=1, initializer_range=TINY_INIT_STD
+        )
+        return LlamaForCausalLM(config)
+    config = Gemma3TextConfig(
+        **shared,
+        intermediate_size=2 * hidden_size,
+        num_key_value_heads=1,
+        head_dim=hidden_size // 2,
+        query_pre_attn_scalar=hidden_size // 2,
+        sliding_window=16,
+        layer_types=["sliding_attention", "full_attention"],
+        initializer_range=TINY_INIT_STD,
     )
-    return LlamaForCausalLM(config)
+    return Gemma3ForCausalLM(config)
 
 
-TINY_ARCHITECTURES = ("opt", "llama")
-
-
-def save_tiny_llm(path, architecture: str, dataset, hidden_size: int = 32) -> Path:
-    """Train a tokenizer on the dataset's text and the prompt wording, build a random LLM over it, save both."""
-    if architecture not in TINY_ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {TINY_ARCHITECTURES}, got {architecture!r}")
+def dataset_tokenizer(dataset) -> PreTrainedTokenizerFast:
+    """A tiny BPE trained on the dataset's titles and descriptions and on the prompt wording of every domain."""
     texts = list(dataset.items["title"]) + list(dataset.items["description"])
     texts += [recommendation_prompt(domain, ["a", "b"], ["c", "d"]) for domain in PROMPT_DOMAINS]
     texts += [preference_prompt(domain, ["a", "b"]) for domain in PROMPT_DOMAINS]
-    tokenizer = train_tiny_tokenizer(texts)
+    return train_tiny_tokenizer(texts)
+
+
+def save_tiny_llm(path, architecture: str, dataset, hidden_size: int = 32) -> Path:
+    """Build a random LLM over `dataset_tokenizer` and save both."""
+    tokenizer = dataset_tokenizer(dataset)
     model = tiny_causal_lm(architecture, len(tokenizer), hidden_size)
     path = Path(path)
     model.save_pretrained(path)

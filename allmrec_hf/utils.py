@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
+import shlex
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,3 +63,30 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     os.replace(temporary, path)
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
+
+
+def provenance() -> dict:
+    """Where a result comes from: the command, this package's commit (and whether its code differed from it), the
+    library versions and the thread count, so a figure under ``results/`` can be traced and reproduced."""
+    import torch
+    import transformers
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    changes = git("status", "--porcelain", "--", "allmrec_hf", "examples")
+    return {
+        "command": shlex.join(["python", *sys.argv]),
+        "commit": git("rev-parse", "HEAD"),
+        "code_modified_since_commit": bool(changes) if changes is not None else None,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "threads": torch.get_num_threads(),
+    }

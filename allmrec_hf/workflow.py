@@ -206,38 +206,58 @@ class Workflow:
         return read_json(report) if os.path.exists(report) else read_json(os.path.join(folder, RESULTS_FILE))
 
 
+TINY_RANDOM_LLM = "tiny-random"
 TINY_LLM_NOTICE = (
-    "No pretrained LLM was given (--llm or stage2.llm): building a tiny RANDOMLY INITIALISED {architecture} LLM with "
-    "a tokenizer trained on this dataset. The whole method runs, but the LLM knows no language: its "
-    "recommendations are meaningless. Pass --llm facebook/opt-6.7b (or any causal LLM) for real results."
+    "--llm {name}: building a tiny RANDOMLY INITIALISED {architecture} LLM with a tokenizer trained on this dataset. "
+    "The whole method runs, but the LLM knows no language: its recommendations are meaningless. Leave --llm at its "
+    "default (smollm2-135m-instruct) or pass any causal LLM for real results."
 )
 
 
-def run_method(
-    config: dict, output_dir: str, llm: str | None = None, config_path: str = "config", tiny_llm: str = "opt"
-) -> dict:
-    """Run every step of the method for ``config`` into ``output_dir`` and write ``metrics.json``; returns it."""
+def tiny_random_architecture(llm: str | None) -> str | None:
+    """``opt`` for ``tiny-random``, the architecture for ``tiny-random-<architecture>``, None for any other LLM."""
+    if not llm or not llm.startswith(TINY_RANDOM_LLM):
+        return None
+    return llm.removeprefix(TINY_RANDOM_LLM).lstrip("-") or "opt"
+
+
+def resolve_llm(workflow: Workflow, llm: str | None) -> tuple[str, str | None]:
+    """``(llm, step)``: for ``tiny-random[-<architecture>]`` a step builds that random LLM and its folder is the LLM;
+    any other reference is used as it is (no step)."""
     from .tiny_llm import save_tiny_llm
 
+    if not llm:
+        raise ValueError(
+            "no LLM given: pass --llm (a Hub id, folder, .gguf file or smollm2-135m-instruct) or set stage2.llm"
+        )
+    architecture = tiny_random_architecture(llm)
+    if architecture is None:
+        return llm, None
+    print(TINY_LLM_NOTICE.format(name=llm, architecture=architecture.upper()), flush=True)
+    dataset = workflow.outcomes["data"].output_dir
+    workflow.step(
+        "tiny_llm",
+        {"architecture": architecture},
+        ["data"],
+        lambda folder: save_tiny_llm(folder, architecture, PreparedDataset.load(dataset)),
+    )
+    return workflow.outcomes["tiny_llm"].output_dir, "tiny_llm"
+
+
+def run_method(config: dict, output_dir: str, llm: str | None = None, config_path: str = "config") -> dict:
+    """Run every step of the method for ``config`` into ``output_dir`` and write ``metrics.json``; returns it."""
     workflow = Workflow(config, output_dir, config_path)
     workflow.prepare()
     workflow.train_cf()
     workflow.train_stage1()
     llm = llm or config.get("stage2", {}).get("llm")
-    if not llm:
-        logger.warning(TINY_LLM_NOTICE.format(architecture=tiny_llm.upper()))
-        print(TINY_LLM_NOTICE.format(architecture=tiny_llm.upper()), flush=True)
-        dataset = workflow.outcomes["data"].output_dir
-        workflow.step(
-            "tiny_llm",
-            {"architecture": tiny_llm},
-            ["data"],
-            lambda folder: save_tiny_llm(folder, tiny_llm, PreparedDataset.load(dataset)),
-        )
-        llm = workflow.outcomes["tiny_llm"].output_dir
-    workflow.train_stage2(llm=llm)
+    llm_folder, step = resolve_llm(workflow, llm)
+    if step:
+        workflow.train_stage2(llm_step=step)
+    else:
+        workflow.train_stage2(llm=llm)
     workflow.evaluate()
     metrics = {name: workflow.results(name) for name in ("data", "cf", "stage1", "stage2", "evaluation")}
-    metrics["llm"] = {"name_or_path": llm, "tiny_random": "tiny_llm" in workflow.outcomes}
+    metrics["llm"] = {"name_or_path": llm_folder, "tiny_random": step is not None}
     write_json_atomic(os.path.join(output_dir, "metrics.json"), metrics)
     return metrics

@@ -1,44 +1,37 @@
-"""Time per user of A-LLMRec's three answering modes, side by side with the same LLM, prompts and batches:
-(a) greedy generation, (b) candidate scoring (shared prompt cache), (c) one forward pass over the prompt alone.
+"""Stage 2 with a real LLM against its floors, side by side in one process: per training sample and per scored user.
 
-    python benches/bench_answering.py --data_dir ../shared/data/amazon_beauty_2014
+    python benches/bench_answering.py                       # SmolLM2-135M-Instruct on Scientific, 2 threads
+    python benches/bench_answering.py --llm gemma-3-270m --max_title_tokens 12 16 24 none
 
-The LLM is randomly initialised with OPT-125m's dimensions (12 layers, width 768) over a BPE tokenizer trained on
-the dataset's titles: no pretrained weights are reachable offline, and timings do not depend on the weights.
-Generation runs for as many new tokens as the longest candidate answer (a trained model stops at EOS around there).
-Also reports the peak memory of one training step (batch 4, the paper's). Prints one JSON object.
+- training: one A-LLMRec step on one user (forward, loss, backward into the projectors; batch 1, as gradient
+  accumulation runs it on a CPU), against its floor: the bare LLM's forward + backward to its input embeddings over
+  the same tokens, keeping the logits of the same positions;
+- scoring: `score_answers` for one user (the prompt and all 20 candidate answers in one forward pass), against its
+  floor: one plain forward over as many tokens, keeping the logits of as many positions;
+- generation: greedy decoding of the longest candidate answer's length after the prompt (for scale);
+- for each ``--max_title_tokens`` cap: prompt and answer lengths and the timings above.
+
+The stage-1 model is randomly initialised (timings do not depend on its weights; the LLM's do not either, but it is
+the real one). Prints one JSON object.
 """
 
-import resource
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 from common import benchmark_arguments, parse_benchmark_arguments, print_result
-from transformers import BertConfig, OPTConfig, OPTForCausalLM
+from transformers import BertConfig
 
 from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, ALLMRecForRecommendation, SASRecConfig
 from allmrec_hf.data import DataArguments, prepare_dataset
-from allmrec_hf.prompts import recommendation_prompt
+from allmrec_hf.llm_reference import load_causal_lm, load_llm_tokenizer
 from allmrec_hf.recommendation_batches import RecommendationBatcher
-from allmrec_hf.tiny_llm import train_tiny_tokenizer
 
 
-def build_model(dataset, folder: Path, width: int, layers: int):
-    texts = list(dataset.items["title"]) + [recommendation_prompt("item", ["a"], ["b"])]
-    tokenizer = train_tiny_tokenizer(texts, vocab_size=8000)
+def random_stage1(num_items: int) -> ALLMRecAlignerModel:
     torch.manual_seed(0)
-    config = OPTConfig(
-        vocab_size=len(tokenizer), hidden_size=width, word_embed_proj_dim=width, ffn_dim=4 * width,
-        num_hidden_layers=layers, num_attention_heads=width // 64, max_position_embeddings=2048,
-        pad_token_id=1, bos_token_id=2, eos_token_id=2,
-    )  # fmt: skip
-    OPTForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    aligner = ALLMRecAlignerModel(
+    return ALLMRecAlignerModel(
         ALLMRecAlignerConfig(
-            cf_config=SASRecConfig(num_items=dataset.num_items),
+            cf_config=SASRecConfig(num_items=num_items),
             sentence_encoder_config=BertConfig(
                 vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=1, intermediate_size=32
             ),
@@ -47,78 +40,114 @@ def build_model(dataset, folder: Path, width: int, layers: int):
             ],
         )
     )
-    return ALLMRecForRecommendation.from_stage1(aligner, str(folder), prompt_domain="item")
 
 
-def seconds(function, repeats: int) -> float:
-    function()  # warm-up
+def seconds(function) -> float:
     started = time.perf_counter()
-    for _ in range(repeats):
-        function()
-    return (time.perf_counter() - started) / repeats
+    function()
+    return time.perf_counter() - started
+
+
+def paired_seconds(measured, floor, repeats: int) -> tuple[float, float]:
+    """Median seconds of ``measured`` and of ``floor``, run alternately (after one warm-up each), so that whatever
+    else the machine does weighs on both alike."""
+    measured(), floor()
+    pairs = [(seconds(measured), seconds(floor)) for _ in range(repeats)]
+    middle = len(pairs) // 2
+    return sorted(p[0] for p in pairs)[middle], sorted(p[1] for p in pairs)[middle]
+
+
+def time_one_user(model, training, scoring, row, repeats: int) -> dict:
+    """Seconds of each measured operation for one user, and the token counts behind them."""
+    llm = model.llm
+    batch = training([row])
+    answer_length = batch["labels"].shape[1]
+    embedding = llm.get_input_embeddings()
+    ids = batch["input_ids"].masked_fill(batch["input_ids"] >= embedding.num_embeddings, 0)  # the placeholders
+    inputs = embedding(ids).detach().requires_grad_(True)
+
+    def train_floor():
+        outputs = llm(inputs_embeds=inputs, logits_to_keep=answer_length + 1, use_cache=False)
+        outputs.logits.float().logsumexp(-1).sum().backward()
+
+    model.train()
+    train, train_floor_seconds = paired_seconds(lambda: model(**batch).loss.backward(), train_floor, repeats)
+    model.eval()
+    prompts = scoring([row])
+    answers, lengths = prompts.pop("candidate_answer_ids"), prompts.pop("candidate_answer_lengths")
+    total, longest = int(lengths.sum()), int(lengths.max())
+    plain = torch.randint(3, 1000, (1, prompts["input_ids"].shape[1] + total))
+    with torch.no_grad():
+        score, score_floor = paired_seconds(
+            lambda: model.score_answers(prompts, answers, lengths),
+            lambda: llm(input_ids=plain, logits_to_keep=total + 1),
+            repeats,
+        )
+        generate = seconds(lambda: model.generate_answers(prompts, max_new_tokens=longest, min_new_tokens=longest))
+    return {
+        "train": train,
+        "train_floor": train_floor_seconds,
+        "score": score,
+        "score_floor": score_floor,
+        "generate": generate,
+        "prompt_tokens": prompts["input_ids"].shape[1],
+        "answer_tokens": total,
+        "target_answer_tokens": answer_length,
+    }
+
+
+def measure(model, tokenizer, dataset, rows, repeats: int) -> dict:
+    cf_length = model.aligner.cf_backbone.config.max_sequence_length
+    training = RecommendationBatcher(tokenizer, dataset.titles, model.config, cf_length)
+    scoring = RecommendationBatcher(
+        tokenizer, dataset.titles, model.config, cf_length, with_answers=False, with_candidate_answers=True
+    )
+    figures = [time_one_user(model, training, scoring, row, repeats) for row in rows]
+    mean = {name: sum(figure[name] for figure in figures) / len(figures) for name in figures[0]}
+    return {
+        "mean_prompt_tokens": round(mean["prompt_tokens"], 1),
+        "mean_candidate_answer_tokens": round(mean["answer_tokens"], 1),
+        "seconds_per_training_sample": round(mean["train"], 3),
+        "training_floor_seconds": round(mean["train_floor"], 3),
+        "training_over_floor": round(mean["train"] / mean["train_floor"], 3),
+        "training_tokens_per_second": round((mean["prompt_tokens"] + mean["target_answer_tokens"]) / mean["train"], 1),
+        "seconds_per_scored_user": round(mean["score"], 3),
+        "scoring_floor_seconds": round(mean["score_floor"], 3),
+        "scoring_over_floor": round(mean["score"] / mean["score_floor"], 3),
+        "scoring_tokens_per_second": round((mean["prompt_tokens"] + mean["answer_tokens"]) / mean["score"], 1),
+        "seconds_per_generated_answer": round(mean["generate"], 3),
+    }
 
 
 def main():
-    parser = benchmark_arguments(__doc__, "amazon_beauty_2014")
-    parser.add_argument("--users", type=int, default=8, help="Users per batch.")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--width", type=int, default=768)
-    parser.add_argument("--layers", type=int, default=12)
+    parser = benchmark_arguments(__doc__, "amazon_scientific_2018")
+    parser.add_argument("--llm", default="smollm2-135m-instruct")
+    parser.add_argument("--users", type=int, default=4, help="Users timed (each alone: batch 1).")
+    parser.add_argument("--repeats", type=int, default=5, help="Timed repeats per user (the median counts).")
+    parser.add_argument(
+        "--max_title_tokens", nargs="+", default=["16", "none"], help="Title caps to time ('none': no cap)."
+    )
     args = parse_benchmark_arguments(parser)
     dataset = prepare_dataset(DataArguments(source="generic", data_dir=args.data_dir, few_shot_sizes=[]))
-    with tempfile.TemporaryDirectory() as folder:
-        model, tokenizer = build_model(dataset, Path(folder), args.width, args.layers)
-        rows = dataset.splits["test"].select(range(args.users)).to_list()
-        cf_length = model.aligner.cf_backbone.config.max_sequence_length
-        prompts = RecommendationBatcher(
-            tokenizer, dataset.titles, model.config, cf_length, with_answers=False, with_candidate_answers=True
-        )(rows)
-        answers, lengths = prompts.pop("candidate_answer_ids"), prompts.pop("candidate_answer_lengths")
-        longest = int(lengths.max())
-
-        # The training step runs first: the process's peak RSS is a high-water mark, and scoring's logits would
-        # otherwise hide what training adds on top of the loaded model.
-        training = RecommendationBatcher(tokenizer, dataset.titles, model.config, cf_length)(rows[:4])
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        model.train()
-        step = seconds(lambda: model(**training).loss.backward(), 1)
-        peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-        model.eval()
-        with torch.no_grad():
-            floor = seconds(lambda: model.encode_prompt(prompts), args.repeats)
-            scoring = seconds(lambda: model.score_answers(prompts, answers, lengths), args.repeats)
-            # All candidates in one chunk: every answer is padded to the batch's longest, as before length-sorted
-            # chunks.
-            chunk_size, model.config.score_chunk_size = model.config.score_chunk_size, answers.shape[1]
-            one_chunk = seconds(lambda: model.score_answers(prompts, answers, lengths), args.repeats)
-            model.config.score_chunk_size = chunk_size
-            generation = seconds(
-                lambda: model.generate_answers(prompts, max_new_tokens=longest, min_new_tokens=longest), args.repeats
-            )
-
-        parameters = sum(p.numel() for p in model.llm.parameters())
-    per_user = {
-        name: value / args.users
-        for name, value in (
-            ("generate", generation), ("score", scoring), ("score_one_chunk", one_chunk), ("prompt_forward", floor)
+    rows = dataset.splits["test"].select(range(args.users)).to_list()
+    llm = load_causal_lm(args.llm, dtype=torch.float32)
+    tokenizer = load_llm_tokenizer(args.llm)
+    stage1 = random_stage1(dataset.num_items)
+    results = {}
+    for cap in args.max_title_tokens:
+        model, tokenizer = ALLMRecForRecommendation.from_stage1(
+            stage1, args.llm, llm=llm, tokenizer=tokenizer, max_title_tokens=None if cap == "none" else int(cap)
         )
-    }  # fmt: skip
+        results[f"max_title_tokens={cap}"] = measure(model, tokenizer, dataset, rows, args.repeats)
     return {
-        "benchmark": "answering_modes_seconds_per_user",
+        "benchmark": "stage2_real_llm_against_floors",
+        "llm": args.llm,
+        "llm_parameters_millions": round(sum(p.numel() for p in llm.parameters()) / 1e6, 1),
         "data_dir": args.data_dir,
-        "llm": f"random OPT, width {args.width}, {args.layers} layers, {parameters / 1e6:.0f}M parameters",
-        "users_per_batch": args.users,
-        "mean_prompt_tokens": float(prompts["attention_mask"].sum(1).float().mean()),
-        "mean_answer_tokens": float(lengths.float().mean()),
-        "generated_tokens": longest,
-        "seconds_per_user": {name: round(value, 4) for name, value in per_user.items()},
-        "score_over_prompt_forward": round(per_user["score"] / per_user["prompt_forward"], 2),
-        "generate_over_score": round(per_user["generate"] / per_user["score"], 2),
-        "training_step_seconds_batch_4": round(step, 2),
-        "training_step_peak_rss_growth_mb": round(peak_growth / 1024, 1),
-        "score_chunk_size": model.config.score_chunk_size,
-        "one_chunk_over_score": round(per_user["score_one_chunk"] / per_user["score"], 2),
+        "users": args.users,
         "threads": args.threads,
+        "dtype": "float32",
+        "results": results,
     }
 
 

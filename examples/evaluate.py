@@ -17,7 +17,7 @@ from allmrec_hf.backbones.training import evaluate_backbone
 from allmrec_hf.cli import parse_script_arguments, setup_logging
 from allmrec_hf.data import PreparedDataset
 from allmrec_hf.llm_evaluation import DECODINGS, evaluate_recommender
-from allmrec_hf.utils import write_json_atomic
+from allmrec_hf.utils import provenance, write_json_atomic
 
 
 @dataclass
@@ -37,7 +37,12 @@ class EvaluationArguments:
         metadata={"help": "score: sum or mean (default: best on validation).", "choices": ["sum", "mean"]},
     )
     batch_size: int = field(default=8, metadata={"help": "Users per batch."})
-    max_users: int | None = field(default=None, metadata={"help": "Score a seeded sample of this many users."})
+    max_users: int | None = field(
+        default=None, metadata={"help": "Score a fixed seeded sample of this many users (the same for every model)."}
+    )
+    max_validation_users: int | None = field(
+        default=None, metadata={"help": "score: validation users that pick sum or mean (default: --max_users)."}
+    )
     full_catalog: bool = field(default=False, metadata={"help": "CF backbones: also rank the whole catalog."})
     dtype: str | None = field(default=None, metadata={"help": "Override the LLM dtype."})
     quantization: str | None = field(
@@ -45,6 +50,9 @@ class EvaluationArguments:
     )
     device_map: str | None = field(default=None, metadata={"help": "device_map for the LLM, e.g. auto."})
     keep_predictions: bool = field(default=False, metadata={"help": "generate/constrained: store each user's answer."})
+    per_user: bool = field(
+        default=False, metadata={"help": "Store each user's Hit@1 and NDCG@10 (paired comparisons of models)."}
+    )
 
 
 def main(argv=None):
@@ -63,19 +71,23 @@ def main(argv=None):
             "batch_size": args.batch_size,
             "max_users": args.max_users,
             "item_embedding_path": args.item_embedding_path,
+            "per_user": args.per_user,
         }
         if args.decoding == "score":
             options["normalization"] = args.normalization
+            options["validation_users"] = args.max_validation_users
         else:
             options["keep_predictions"] = args.keep_predictions
         results = evaluate_recommender(model, tokenizer, dataset, args.decoding, args.split, **options)
     elif model_type == "allmrec_aligner":
-        results = evaluate_aligner(AutoModel.from_pretrained(args.model), dataset, args.split)
+        model = AutoModel.from_pretrained(args.model)
+        results = evaluate_aligner(model, dataset, args.split, max_users=args.max_users, per_user=args.per_user)
     else:
+        model = AutoModel.from_pretrained(args.model)
         results = evaluate_backbone(
-            AutoModel.from_pretrained(args.model), dataset, args.split, full_catalog=args.full_catalog
+            model, dataset, args.split, args.full_catalog, max_users=args.max_users, per_user=args.per_user
         )
-    results.update({"model": args.model, "data_dir": args.data_dir, "split": args.split})
+    results.update({"model": args.model, "data_dir": args.data_dir, "split": args.split, "provenance": provenance()})
     write_json_atomic(args.output_file, results)
     print({name: value for name, value in results.items() if name.startswith(("hit@", "ndcg@"))})
 

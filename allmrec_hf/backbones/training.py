@@ -214,13 +214,17 @@ def evaluate_backbone(
     split: str = "test",
     full_catalog: bool = False,
     batch_size: int = 1024,
+    max_users: int | None = None,
+    per_user: bool = False,
 ) -> dict:
     """Protocol metrics on a split's stored candidates (Hit@1/5/10, NDCG@5/10, Hit@1 on cold and warm targets) and,
-    with ``full_catalog``, full-ranking metrics under ``full_`` keys."""
-    rows = dataset.splits[split]
+    with ``full_catalog``, full-ranking metrics under ``full_`` keys; ``max_users``: the fixed seeded subset of
+    `PreparedDataset.sample_rows`; ``per_user``: each user's Hit@1 and NDCG@10 too."""
+    rows = dataset.sample_rows(split, max_users)
     max_length = model.config.max_sequence_length
     scores = score_rows(model, candidate_rows(rows, max_length), batch_size)
-    results = protocol_metrics(scores, rows["candidates"], rows["target"], dataset.popularity)
+    users = rows["user_id"] if per_user else None
+    results = protocol_metrics(scores, rows["candidates"], rows["target"], dataset.popularity, user_ids=users)
     if full_catalog:
         results.update(full_catalog_metrics(model, rows, max_length))
     return results

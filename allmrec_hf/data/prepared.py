@@ -96,6 +96,17 @@ class PreparedDataset:
         values = self.items[name]
         return [type(values[0])() if values else None, *values]
 
+    def sample_rows(self, split: str, max_users: int | None = None, seed: int = 0) -> Dataset:
+        """The rows of a split, or a fixed seeded sample of ``max_users`` of them in their original order: every
+        model asked for the same ``max_users`` (CF, stage 1 or LLM) is scored on the very same users (the reference
+        scores at most 10,000 sampled users)."""
+        rows = self.splits[split]
+        if max_users is None or max_users >= len(rows):
+            return rows
+        if max_users < 1:
+            raise ValueError(f"max_users must be positive, got {max_users}")
+        return rows.select(np.sort(np.random.default_rng(seed).choice(len(rows), max_users, replace=False)))
+
     @cached_property
     def titles(self) -> list[str]:
         return self.item_column("title")

@@ -19,13 +19,11 @@ from transformers import AutoModel, AutoTokenizer
 from ..cross_domain import evaluate_recommender_cross_domain, evaluate_text_path_cross_domain
 from ..data.prepared import PreparedDataset
 from ..llm_evaluation import DECODINGS, evaluate_recommender
-from ..llm_training import SENTENCE_TOKENIZER_DIR, RecommenderArguments, RecommenderTrainingArguments, save_recommender
-from ..modeling_allmrec import ALLMRecForRecommendation
+from ..llm_training import SENTENCE_TOKENIZER_DIR
 from ..preference import predict_preferences, preference_agreement
 from ..runs import RESULTS_FILE
-from ..tiny_llm import save_tiny_llm
 from ..utils import write_json_atomic
-from ..workflow import TINY_LLM_NOTICE, Workflow, parse_section
+from ..workflow import TINY_RANDOM_LLM, Workflow, parse_section, resolve_llm
 
 
 logger = logging.getLogger(__name__)
@@ -41,7 +39,6 @@ STAGE2_ABLATIONS = {
     "w/o joint embedding": {"item_embeddings": "none"},
     "random joint embedding": {"item_embeddings": "random"},
 }
-TEXT_ONLY = {"item_embeddings": "none", "use_user_token": False}
 BASELINES = ("llm_only", "tallrec", "mlp_llm")
 
 
@@ -121,27 +118,6 @@ class ExperimentRunner:
         self.workflow.step(f"eval_{name}", step_settings, [data_step, model_step], run)
         return self.workflow.results(f"eval_{name}")
 
-    def _llm_only(self, llm: str, llm_step: str | None) -> None:
-        """LLM-Only: the frozen LLM with the Figure 5 prompt; nothing is trained, the model is only saved."""
-        workflow = self.workflow
-        args, _ = parse_section(
-            workflow.config, "stage2", (RecommenderArguments, RecommenderTrainingArguments), workflow.config_path
-        )
-        args.data_dir = workflow.outcomes["data"].output_dir
-        args.stage1_model = workflow.outcomes[f"stage1_{self.settings.main_backbone}"].output_dir
-        args.llm = llm
-
-        def run(folder):
-            dataset = PreparedDataset.load(args.data_dir)
-            model, tokenizer = ALLMRecForRecommendation.from_stage1(
-                args.stage1_model, llm, prompt_domain=args.prompt_domain, history_length=args.history_length,
-                num_candidates=dataset.num_negatives + 1, **TEXT_ONLY,
-            )  # fmt: skip
-            save_recommender(folder, model, tokenizer, dataset, args, {"train_seconds": 0.0}, {"model": vars(args)})
-
-        upstream = ["data", f"stage1_{self.settings.main_backbone}"] + ([llm_step] if llm_step else [])
-        workflow.step("llm_only", {"llm": llm, "prompt_domain": args.prompt_domain, **TEXT_ONLY}, upstream, run)
-
     # -- the experiments ---------------------------------------------------------------------------------------
 
     def run(self) -> dict:
@@ -186,18 +162,7 @@ class ExperimentRunner:
     def _run_llm_experiments(self) -> None:
         workflow, settings = self.workflow, self.settings
         main = settings.main_backbone
-        llm, llm_step = settings.llm, None
-        if not llm:
-            print(TINY_LLM_NOTICE.format(architecture="OPT"), flush=True)
-            dataset = workflow.outcomes["data"].output_dir
-            workflow.step(
-                "tiny_llm",
-                {"architecture": "opt"},
-                ["data"],
-                lambda folder: save_tiny_llm(folder, "opt", PreparedDataset.load(dataset)),
-            )
-            llm_step = "tiny_llm"
-            llm = workflow.outcomes["tiny_llm"].output_dir
+        llm, llm_step = resolve_llm(workflow, settings.llm or TINY_RANDOM_LLM)
 
         def stage2(name, stage1, overrides=None, split=None):
             overrides = dict(overrides or {})
@@ -214,16 +179,16 @@ class ExperimentRunner:
         self.results["allmrec_sbert"] = self._evaluation("stage2_sbert", f"stage2_{main}", path="text")
 
         if "llm_only" in settings.baselines:
-            self._llm_only(llm, llm_step)
+            stage2("llm_only", f"stage1_{main}", {"method": "llm_only"})
             self.results["llm_only"] = self._evaluation("llm_only", "llm_only")
         if "tallrec" in settings.baselines:
-            stage2("tallrec", f"stage1_{main}", {**TEXT_ONLY, "llm_adapter": "lora", **settings.tallrec})
+            stage2("tallrec", f"stage1_{main}", {"method": "tallrec", **settings.tallrec})
             self.results["tallrec"] = {
                 **self._evaluation("tallrec", "tallrec"),
                 "train_seconds": workflow.results("tallrec")["train_seconds"],
             }
         if "mlp_llm" in settings.baselines:
-            stage2("mlp_llm", f"stage1_{main}", {"item_embeddings": "cf"})
+            stage2("mlp_llm", f"stage1_{main}", {"method": "mlp_llm"})
             self.results["mlp_llm"] = self._evaluation("mlp_llm", "mlp_llm")
 
         if settings.stage1_ablations:
@@ -256,10 +221,7 @@ class ExperimentRunner:
                 )
                 if "tallrec" in settings.baselines:
                     stage2(
-                        f"tallrec_{split}",
-                        f"stage1_{main}",
-                        {**TEXT_ONLY, "llm_adapter": "lora", **settings.tallrec},
-                        split=split,
+                        f"tallrec_{split}", f"stage1_{main}", {"method": "tallrec", **settings.tallrec}, split=split
                     )
                     self.results[f"few_shot/{size}/tallrec"] = self._evaluation(f"tallrec_{split}", f"tallrec_{split}")
 
