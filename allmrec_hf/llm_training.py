@@ -8,18 +8,21 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+from transformers import AutoTokenizer, Trainer, set_seed
+from transformers.trainer_utils import IntervalStrategy
 
+from .backbones.training import EpochNegativesCallback
 from .catalog import Catalog
 from .configuration_allmrec import ITEM_EMBEDDINGS, LLM_DTYPES
+from .data.batching import EpochCandidates, interaction_keys, training_sequences
 from .data.prepared import PreparedDataset
 from .llm_evaluation import DECODINGS, evaluate_recommender
 from .model_card import protocol_card_data
 from .modeling_allmrec import ALLMRecForRecommendation
 from .prompts import PROMPT_DOMAINS
 from .recommendation_batches import RecommendationBatcher
-from .runs import checkpoint_dir, save_run
+from .runs import checkpoint_dir, save_run, train_resuming
+from .training import StageTrainingArguments, report_quietly
 
 
 logger = logging.getLogger(__name__)
@@ -28,24 +31,15 @@ SENTENCE_TOKENIZER_DIR = "sentence_tokenizer"
 
 
 @dataclass
-class RecommenderTrainingArguments(TrainingArguments):
+class RecommenderTrainingArguments(StageTrainingArguments):
     """`TrainingArguments` with the paper's stage-2 defaults: Adam (lr 1e-4, betas 0.9/0.98), batch 4, 5 epochs, a
     checkpoint per epoch. ``gradient_checkpointing`` trades LLM activations for recomputation on long prompts."""
 
-    output_dir: str | None = field(default=None, metadata={"help": "Where the stage-2 model is written."})
     num_train_epochs: float = field(default=5.0)
     learning_rate: float = field(default=1e-4)
-    adam_beta2: float = field(default=0.98)
-    weight_decay: float = field(default=0.0)
-    max_grad_norm: float = field(default=0.0)
-    lr_scheduler_type: str = field(default="constant")
     per_device_train_batch_size: int = field(default=4)
     eval_strategy: IntervalStrategy | str = field(default="no")
-    save_strategy: SaveStrategy | str = field(default="epoch")
-    save_total_limit: int | None = field(default=1)
     logging_steps: float = field(default=10)
-    remove_unused_columns: bool = field(default=False)
-    dataloader_num_workers: int = field(default=0)
 
 
 def build_recommender_trainer(
@@ -57,18 +51,35 @@ def build_recommender_trainer(
     max_users: int | None = None,
 ) -> Trainer:
     """A Trainer on ``train_split`` (or a seeded sample of ``max_users`` of its users): each user's last training
-    item is the answer (eq. 8), with the stored training candidates in the prompt."""
+    item is the answer (eq. 8), among candidates drawn afresh per (seed, epoch, user) in the prompt."""
     if args.gradient_checkpointing and not args.gradient_checkpointing_kwargs:
         args.gradient_checkpointing_kwargs = {"use_reentrant": False}
+    rows = dataset.sample_rows(train_split, max_users, seed=args.seed)
+    rows = rows.add_column("row", list(range(len(rows))))
+    candidates = EpochCandidates(
+        dataset.num_items,
+        interaction_keys(training_sequences(rows), dataset.num_items),
+        len(rows),
+        model.config.num_candidates - 1,
+        seed=args.seed + 2,
+    )
     batcher = RecommendationBatcher(
         tokenizer,
         dataset.titles,
         model.config,
         model.aligner.cf_backbone.config.max_sequence_length,
         missing_title=model.config.aligner_config.missing_title,
+        training_candidates=candidates,
     )
-    rows = dataset.sample_rows(train_split, max_users, seed=args.seed)
-    return Trainer(model=model, args=args, train_dataset=rows, data_collator=batcher)
+    return report_quietly(
+        Trainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            data_collator=batcher,
+            callbacks=[EpochNegativesCallback(candidates)],
+        )
+    )
 
 
 # What each row of the paper's comparison trains (appendix C): the soft tokens it sees and what learns.
@@ -84,6 +95,8 @@ METHODS = {
 @dataclass
 class RecommenderArguments:
     """What stage 2 connects: the data, the stage-1 model, the LLM (and how to load it) and the prompt."""
+
+    _argument_group_name = "stage 2 (LLM alignment)"
 
     data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
     stage1_model: str = field(default=None, metadata={"help": "A trained stage-1 model (examples/train_stage1.py)."})
@@ -240,7 +253,7 @@ def run_stage2(
     )
     if model.num_trainable_parameters():
         started = time.perf_counter()
-        trainer.train()
+        train_resuming(trainer)
         results["train_seconds"] = round(time.perf_counter() - started, 1)
         results["train_users"] = len(trainer.train_dataset)
         results["loss_history"] = [

@@ -3,9 +3,12 @@ metadata the scripts store in ``config.card_data``."""
 
 from __future__ import annotations
 
-import json
 import os
+import tempfile
 
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .llm_reference import base_model_of, describe_reference
 from .utils import write_text_atomic
 
 
@@ -31,15 +34,19 @@ def _components(config) -> dict[str, str]:
     if model_type == "allmrec":
         aligner = config.aligner_config
         return {
-            "LLM (frozen, by reference)": f"`{config.llm_name_or_path}` ({config.llm_dtype}"
-            + (f", {config.llm_quantization}" if config.llm_quantization else "")
-            + ")",
+            "LLM (frozen, by reference)": f"`{describe_reference(config.llm_name_or_path, config.llm_gguf_file)}` "
+            f"({config.llm_dtype}" + (f", {config.llm_quantization}" if config.llm_quantization else "") + ")",
             "CF backbone (frozen)": aligner.cf_config.model_type,
             "Text encoder": f"`{aligner.sentence_encoder_name_or_path}`",
             "Prompt domain": config.prompt_domain,
             "Item soft tokens": config.item_embeddings,
             "User soft token": str(config.use_user_token),
+            "Soft-token scale": f"{config.soft_token_scale:.4g}",
             "History / candidates in the prompt": f"{config.history_length} / {config.num_candidates}",
+            "Title cap (LLM tokens)": str(config.max_title_tokens or "none"),
+            "Candidate scoring": f"{config.score_normalization or 'sum'} of the answer's token log-likelihoods",
+            "Training candidates": "the target and fresh negatives drawn per (seed, epoch, user); evaluation uses "
+            "the candidates stored with the data",
         }
     if model_type == "allmrec_aligner":
         return {
@@ -56,29 +63,56 @@ def _components(config) -> dict[str, str]:
     }
 
 
-def render_model_card(config) -> str:
+# Results worth a model-index entry on the Hub (the card's table lists every figure).
+HEADLINE_METRICS = ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm")
+
+
+def card_metadata(config) -> ModelCardData:
+    """The card's Hub metadata: library, licence, tags, base model, dataset and the headline test metrics."""
+    card = dict(getattr(config, "card_data", None) or {})
+    model_type = config.model_type
+    dataset = card.get("dataset")
+    results = card.get("results") or {}
+    evaluations = [
+        EvalResult(
+            task_type="recommendation",
+            task_name="Sequential recommendation (1 target + negatives stored with the data)",
+            dataset_type=dataset,
+            dataset_name=dataset,
+            dataset_split="test",
+            metric_type=name,
+            metric_value=results[name],
+        )
+        for name in HEADLINE_METRICS
+        if dataset and isinstance(results.get(name), (int, float))
+    ]
+    base_model = base_model_of(config.llm_name_or_path) if model_type == "allmrec" else None
+    return ModelCardData(
+        library_name="allmrec_hf",
+        license=card.get("license", "apache-2.0"),
+        tags=["recommendation", "sequential-recommendation", "a-llmrec", model_type],
+        base_model=base_model,
+        datasets=[dataset] if dataset else None,
+        model_name=card.get("title", model_type),
+        eval_results=evaluations or None,
+    )
+
+
+def render_model_card(config) -> ModelCard:
     """The README.md of a saved model: Hub metadata, what the model is, its data, protocol and results."""
     card = dict(getattr(config, "card_data", None) or {})
     model_type = config.model_type
-    metadata = {
-        "library_name": "allmrec_hf",
-        "license": card.get("license", "apache-2.0"),
-        "tags": ["recommendation", "sequential-recommendation", "a-llmrec", model_type],
-    }
-    if model_type == "allmrec" and config.llm_name_or_path and not os.path.isdir(config.llm_name_or_path):
-        metadata["base_model"] = config.llm_name_or_path
-    if card.get("dataset"):
-        metadata["datasets"] = [card["dataset"]]
     if model_type == "allmrec":
-        description = DESCRIPTIONS[model_type].format(llm=config.llm_name_or_path)
+        description = DESCRIPTIONS[model_type].format(
+            llm=describe_reference(config.llm_name_or_path, config.llm_gguf_file)
+        )
     elif model_type == "allmrec_aligner":
         description = DESCRIPTIONS[model_type].format(
             cf=config.cf_config.model_type, text=config.sentence_encoder_name_or_path
         )
     else:
         description = BACKBONE_DESCRIPTION.format(name=model_type.upper())
-    lines = ["---", *(f"{key}: {json.dumps(value)}" for key, value in metadata.items()), "---", ""]
-    lines += [
+    lines = [
         f"# {card.get('title', model_type)}",
         "",
         description,
@@ -129,7 +163,7 @@ def render_model_card(config) -> str:
         "```",
         "",
     ]
-    return "\n".join(lines)
+    return ModelCard(f"---\n{card_metadata(config).to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
 def protocol_card_data(dataset, data_dir: str, results: dict, training: dict | None = None) -> dict:
@@ -155,9 +189,36 @@ def protocol_card_data(dataset, data_dir: str, results: dict, training: dict | N
 
 
 class ModelCardMixin:
-    """Writes ``README.md`` next to the weights on every ``save_pretrained`` (so ``push_to_hub`` uploads it)."""
+    """Writes the generated card as ``README.md`` next to the weights on every ``save_pretrained``, and uploads it on
+    ``push_to_hub`` (transformers' own upload would replace it with a generic card, as sentence-transformers also
+    avoids)."""
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            write_text_atomic(os.path.join(save_directory, "README.md"), render_model_card(self.config))
+            write_text_atomic(os.path.join(save_directory, "README.md"), str(render_model_card(self.config)))
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        **save_kwargs,
+    ):
+        """Upload what `save_pretrained` writes (weights, config and the generated card) to ``repo_id``."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo = api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, **save_kwargs)
+            return api.upload_folder(
+                repo_id=repo.repo_id,
+                folder_path=folder,
+                commit_message=commit_message or f"Upload {type(self).__name__}",
+                revision=revision,
+                create_pr=create_pr,
+            )

@@ -13,6 +13,7 @@ the prompt's key-value cache can be shared by every candidate answer.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -624,7 +625,8 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
     @torch.no_grad()
     def generate_answers(self, batch: dict, prefix_allowed_tokens_fn=None, **generate_kwargs) -> torch.LongTensor:
         """Greedy decoding after left-padded prompts (``max_new_tokens`` and ``repetition_penalty`` from the
-        config unless given); returns the generated token ids only."""
+        config unless given); returns the generated token ids only. The prompt is given as embeddings, so the
+        repetition penalty covers the generated tokens only, as in the reference implementation."""
         embeds = self.embed_batch(batch)
         options = {
             "max_new_tokens": self.config.generation_max_new_tokens,
@@ -636,12 +638,16 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
         if prefix_allowed_tokens_fn is None:
             options["repetition_penalty"] = self.config.generation_repetition_penalty
         options.update(generate_kwargs)
-        return self.llm.generate(
-            inputs_embeds=embeds,
-            attention_mask=batch["attention_mask"],
-            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
-            **options,
-        )
+        with warnings.catch_warnings():
+            # The penalty then covers the generated tokens only, as in the reference (which also generates from
+            # embeddings): said once in this docstring rather than warned at every batch.
+            warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
+            return self.llm.generate(
+                inputs_embeds=embeds,
+                attention_mask=batch["attention_mask"],
+                prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
+                **options,
+            )
 
     def num_trainable_parameters(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters() if parameter.requires_grad)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .configuration_allmrec import ALLMRecConfig
-from .data.batching import left_pad
+from .data.batching import EpochCandidates, left_pad
 from .prompts import answer_token_ids, cap_titles, preference_prompt, recommendation_prompt
 
 
@@ -37,6 +37,9 @@ class RecommendationBatcher:
         missing_title (`str`, *optional*, defaults to `"No Title"`): Written for an item without a title.
         strict_candidates (`bool`, *optional*, defaults to `True`):
             Require exactly ``config.num_candidates`` candidates per row, as the model was trained with.
+        training_candidates (`EpochCandidates`, *optional*):
+            Draws each row's candidates afresh per (seed, epoch, row) (rows then carry their index in ``row``);
+            without it the rows' stored candidates are used, as evaluation does.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class RecommendationBatcher:
         prompt: str = "recommendation",
         missing_title: str = "No Title",
         strict_candidates: bool = True,
+        training_candidates: EpochCandidates | None = None,
     ):
         if prompt not in ("recommendation", "preference"):
             raise ValueError(f"prompt must be 'recommendation' or 'preference', got {prompt!r}")
@@ -61,6 +65,7 @@ class RecommendationBatcher:
         self.with_candidate_answers = with_candidate_answers
         self.prompt = prompt
         self.strict_candidates = strict_candidates
+        self.training_candidates = training_candidates
         self.answer_ids = answer_token_ids(tokenizer, self.titles)
         self.context = getattr(config.llm_config.get_text_config(), "max_position_embeddings", None)
 
@@ -93,7 +98,13 @@ class RecommendationBatcher:
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         config = self.config
         histories = [list(feature["history"])[-config.history_length :] for feature in features]
-        candidates = [list(feature["candidates"]) for feature in features]
+        if self.training_candidates is not None:
+            candidates = self.training_candidates.candidates(
+                torch.tensor([feature["row"] for feature in features]),
+                torch.tensor([feature["target"] for feature in features]),
+            ).tolist()
+        else:
+            candidates = [list(feature["candidates"]) for feature in features]
         if self.prompt == "recommendation" and self.strict_candidates:
             for feature, row in zip(features, candidates):
                 if len(row) != config.num_candidates:

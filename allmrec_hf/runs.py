@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
 
+from transformers.trainer_utils import get_last_checkpoint
+
 from .utils import atomic_directory, provenance, write_json_atomic
+
+
+logger = logging.getLogger(__name__)
 
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -36,3 +42,15 @@ def save_run(
         checkpoints = Path(checkpoint_dir(output_dir))
         if keep_checkpoints and checkpoints.exists():
             shutil.move(str(checkpoints), str(temporary / CHECKPOINTS_DIR))
+
+
+def train_resuming(trainer) -> None:
+    """Train, resuming from the newest checkpoint that an interrupted run left in the checkpoint folder (as
+    transformers' example scripts do; ``--resume_from_checkpoint`` names another one). Delete the output folder to
+    start afresh."""
+    checkpoint = trainer.args.resume_from_checkpoint
+    if checkpoint is None and os.path.isdir(trainer.args.output_dir):
+        checkpoint = get_last_checkpoint(trainer.args.output_dir)
+        if checkpoint is not None:
+            logger.warning("an interrupted run left %s: resuming from it", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)

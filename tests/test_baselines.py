@@ -161,3 +161,21 @@ def test_tables_of_an_llm_free_run_leave_out_the_llm_tables():
         "### Table 9. Model-agnostic: each CF backbone alone and inside A-LLMRec",
     ]
     assert "| SASRec | 0.3000 | 0.3100 | 0.2400 | – |" in tables
+
+
+def test_tables_follow_the_main_backbone():
+    figures = {"hit@1": 0.25, "hit@1_cold": 0.05, "hit@1_warm": 0.4}
+    results = {
+        "experiment": {"main_backbone": "gru4rec"},
+        "cf/gru4rec": figures,
+        "stage1/gru4rec": {**figures, "text_hit@1": 0.2, "text_hit@1_cold": 0.1, "text_hit@1_warm": 0.3},
+        "allmrec/gru4rec": {"hit@1": 0.3, "hit@1_cold": 0.2, "hit@1_warm": 0.41},
+        "cold_users/cf": {"hit@1": 0.12},
+        "few_shot/16/cf": {"hit@1": 0.11},
+    }
+    tables = all_tables(results, "scientific")
+    assert "| GRU4Rec | 0.0500 | 0.4000 | 0.2500 |" in tables  # Table 2
+    assert "| A-LLMRec | 0.2000 | 0.4100 | 0.3000 |" in tables
+    assert "| GRU4Rec | 0.1200 |" in tables  # Table 3, cold users
+    assert "| K | GRU4Rec |" in tables and "| 16 | 0.1100 |" in tables  # Table 4
+    assert "SASRec" not in tables.split("### Table 2")[1]  # Table 1 lists every CF baseline; the rest the main one

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from allmrec_hf.workflow import STEP_FILE, Workflow, run_method
+from allmrec_hf.workflow import STEP_FILE, Workflow, resolve_llm, run_method
 
 from .conftest import SAMPLE_DATA_ARGS
 
@@ -65,3 +65,16 @@ def test_config_errors_name_the_section_and_key(tiny_config, tmp_path):
     workflow = Workflow({**tiny_config, "data": {**tiny_config["data"], "num_negative": 3}}, str(tmp_path), "my.json")
     with pytest.raises(ValueError, match="my.json: section 'data'.*num_negative"):
         workflow.prepare()
+
+
+def test_a_moved_output_folder_is_still_done_with_a_tiny_random_llm(tiny_config, tmp_path):
+    config = json.loads(json.dumps(tiny_config))
+    config["stage2"]["llm"] = "tiny-random-llama"
+    run_method(config, str(tmp_path / "first"))
+    os.rename(tmp_path / "first", tmp_path / "moved")
+    again = Workflow(config, str(tmp_path / "moved"))
+    for step in (again.prepare, again.train_cf, again.train_stage1):
+        assert step().skipped
+    llm, llm_step = resolve_llm(again, config["stage2"]["llm"])
+    assert again.outcomes["tiny_llm"].skipped and llm == str(tmp_path / "moved" / "tiny_llm")
+    assert again.train_stage2(llm_step=llm_step).skipped

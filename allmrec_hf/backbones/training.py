@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, set_seed
+from transformers.trainer_utils import IntervalStrategy
 
 from ..data.batching import (
     EpochNegatives,
@@ -32,7 +32,8 @@ from ..data.batching import (
 from ..data.prepared import PreparedDataset
 from ..evaluation import per_user_metrics, protocol_metrics, ranking_metrics
 from ..model_card import protocol_card_data
-from ..runs import checkpoint_dir, save_run
+from ..runs import checkpoint_dir, save_run, train_resuming
+from ..training import StageTrainingArguments, report_quietly
 from .configuration_gru4rec import GRU4RecConfig
 from .configuration_ncf import NCFConfig
 from .configuration_nextitnet import NextItNetConfig
@@ -89,33 +90,33 @@ class EpochNegativesCallback(TrainerCallback):
     def __init__(self, negatives: EpochNegatives):
         self.negatives = negatives
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # A persistent worker keeps the copy of the collator it was given, so it would draw epoch 0's negatives
+        # forever; workers that are started anew every epoch copy the current epoch.
+        if args.dataloader_persistent_workers and args.dataloader_num_workers > 0:
+            raise ValueError(
+                "--dataloader_persistent_workers true would keep every data-loading worker at the first epoch's "
+                "negatives: leave it false (workers then restart each epoch and draw that epoch's negatives)"
+            )
+
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.negatives.set_epoch(int(state.epoch or 0))
 
 
 @dataclass
-class CFTrainingArguments(TrainingArguments):
+class CFTrainingArguments(StageTrainingArguments):
     """`TrainingArguments` with the SASRec reference defaults: Adam (lr 1e-3, betas 0.9/0.98), batch 128, up to 200
     epochs, constant learning rate, no gradient clipping, validation every epoch, best checkpoint by NDCG@10."""
 
-    output_dir: str | None = field(default=None, metadata={"help": "Where the trained backbone is written."})
     num_train_epochs: float = field(default=200.0)
     learning_rate: float = field(default=1e-3)
-    adam_beta2: float = field(default=0.98)
-    weight_decay: float = field(default=0.0)
-    max_grad_norm: float = field(default=0.0)
-    lr_scheduler_type: str = field(default="constant")
     per_device_train_batch_size: int = field(default=128)
     per_device_eval_batch_size: int = field(default=1024)
     eval_strategy: IntervalStrategy | str = field(default="epoch")
-    save_strategy: SaveStrategy | str = field(default="epoch")
     logging_strategy: IntervalStrategy | str = field(default="epoch")
-    save_total_limit: int | None = field(default=1)
     load_best_model_at_end: bool = field(default=True)
     metric_for_best_model: str | None = field(default="ndcg@10")
     greater_is_better: bool | None = field(default=True)
-    remove_unused_columns: bool = field(default=False)
-    dataloader_num_workers: int = field(default=0)
     train_sampling_strategy: str = field(
         default="group_by_length",
         metadata={
@@ -149,14 +150,16 @@ def build_backbone_trainer(
     callbacks = [EpochNegativesCallback(negatives)]
     if args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
-    return Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_rows,
-        eval_dataset=by_length(candidate_rows(dataset.splits["validation"], max_length)),
-        data_collator=BackboneCollator(negatives),
-        compute_metrics=validation_metrics,
-        callbacks=callbacks,
+    return report_quietly(
+        Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_rows,
+            eval_dataset=by_length(candidate_rows(dataset.splits["validation"], max_length)),
+            data_collator=BackboneCollator(negatives),
+            compute_metrics=validation_metrics,
+            callbacks=callbacks,
+        )
     )
 
 
@@ -234,6 +237,8 @@ def evaluate_backbone(
 class BackboneArguments:
     """What to train: the data, the backbone and its size (every other config field through ``config_overrides``)."""
 
+    _argument_group_name = "CF backbone"
+
     data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
     backbone: str = field(default="sasrec", metadata={"help": "CF model to train.", "choices": list(BACKBONES)})
     hidden_size: int = field(default=50, metadata={"help": "Width d of E and x_u (50 in the paper)."})
@@ -268,7 +273,7 @@ def run_backbone_training(args: BackboneArguments, training_args: CFTrainingArgu
 
     trainer = build_backbone_trainer(model, dataset, training_args, args.train_split)
     started = time.perf_counter()
-    trainer.train()
+    train_resuming(trainer)
     seconds = time.perf_counter() - started
     model = trainer.model
     results = evaluate_backbone(model, dataset, "test", full_catalog=args.full_catalog)

@@ -120,7 +120,8 @@ def candidate_rows(split: Dataset, max_length: int) -> TensorRows:
 
 
 class EpochNegatives:
-    """One negative item per (row, position) and epoch, never an item of the row's own sequence.
+    """Negative items per (row, position) and epoch, never an item of the row's own sequence (and, with
+    ``distinct``, never twice in one row).
 
     Each epoch's table is drawn from a generator seeded by ``(seed, epoch)``, so a row's negatives depend on nothing
     else: not the batch size, the shuffling, the number of processes (``accelerate launch``) or a resumed run.
@@ -130,12 +131,20 @@ class EpochNegatives:
         num_items (`int`): Catalog size (negatives are drawn from 1..num_items).
         forbidden (`torch.LongTensor`): Sorted ``row * (num_items + 1) + item`` keys of each row's items.
         num_rows (`int`): Rows of the training data.
-        width (`int`): Negatives per row (one per position of the input window).
+        width (`int`): Negatives per row (one per position of the input window, or the candidates of a prompt).
         seed (`int`): Seed of the draws.
+        distinct (`bool`, *optional*, defaults to `False`): Draw distinct negatives within a row.
     """
 
     def __init__(
-        self, num_items: int, forbidden: torch.LongTensor, num_rows: int, width: int, seed: int, max_rounds: int = 100
+        self,
+        num_items: int,
+        forbidden: torch.LongTensor,
+        num_rows: int,
+        width: int,
+        seed: int,
+        max_rounds: int = 100,
+        distinct: bool = False,
     ):
         self.num_items = num_items
         self.forbidden = forbidden
@@ -143,15 +152,21 @@ class EpochNegatives:
         self.width = width
         self.seed = seed
         self.max_rounds = max_rounds
+        self.distinct = distinct
         self.epoch = None
         self.table = None
         self.set_epoch(0)
 
+    def generator(self, epoch: int, purpose: int = 0) -> torch.Generator:
+        """The generator of one epoch's draws (``purpose`` separates the streams of one epoch)."""
+        return torch.Generator().manual_seed(
+            int(np.random.SeedSequence([self.seed, epoch, purpose]).generate_state(1)[0])
+        )
+
     def set_epoch(self, epoch: int) -> None:
         if epoch == self.epoch:
             return
-        seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
-        generator = torch.Generator().manual_seed(seed)
+        generator = self.generator(epoch)
         stride = self.num_items + 1
         negatives = torch.randint(1, stride, (self.num_rows, self.width), generator=generator)
         rows = torch.arange(self.num_rows).unsqueeze(1)
@@ -159,6 +174,8 @@ class EpochNegatives:
             keys = rows * stride + negatives
             found = torch.searchsorted(self.forbidden, keys).clamp(max=len(self.forbidden) - 1)
             clash = self.forbidden[found] == keys
+            if self.distinct:  # an item drawn earlier in the same row
+                clash |= (negatives.unsqueeze(2) == negatives.unsqueeze(1)).tril(-1).any(2)
             if not clash.any():
                 self.epoch, self.table = epoch, negatives
                 return
@@ -169,3 +186,29 @@ class EpochNegatives:
         """The current epoch's negatives of ``rows``: the last ``width`` positions (all by default)."""
         negatives = self.table[rows]
         return negatives if width is None else negatives[:, negatives.shape[1] - width :]
+
+
+class EpochCandidates(EpochNegatives):
+    """Stage 2's training candidates: each row's target among ``num_negatives`` distinct fresh negatives from
+    outside the row's items, at a position drawn with them; all depend on (seed, epoch, row) only, as the reference
+    draws fresh candidates at every step. Evaluation keeps the candidates stored with the data."""
+
+    def __init__(self, num_items: int, forbidden: torch.LongTensor, num_rows: int, num_negatives: int, seed: int):
+        super().__init__(num_items, forbidden, num_rows, num_negatives, seed, distinct=True)
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            return
+        super().set_epoch(epoch)
+        self.slots = torch.randint(0, self.width + 1, (self.num_rows,), generator=self.generator(epoch, purpose=1))
+
+    def candidates(self, rows: torch.LongTensor, targets: torch.LongTensor) -> torch.LongTensor:
+        """``(rows, num_negatives + 1)`` candidates: the negatives with each target inserted at its slot."""
+        negatives, slots = self(rows), self.slots[rows]
+        width = negatives.shape[1] + 1
+        position = torch.arange(width).unsqueeze(0)
+        shifted = torch.cat([negatives, negatives[:, -1:]], 1)
+        before = torch.cat([negatives[:, :1], negatives], 1)
+        # Left of the slot the negatives keep their place; right of it they move one step to the right.
+        candidates = torch.where(position < slots.unsqueeze(1), shifted, before)
+        return candidates.scatter(1, slots.unsqueeze(1), targets.unsqueeze(1))

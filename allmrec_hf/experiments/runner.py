@@ -123,6 +123,7 @@ class ExperimentRunner:
     def run(self) -> dict:
         workflow, settings = self.workflow, self.settings
         main = settings.main_backbone
+        self.results["experiment"] = {"main_backbone": main}
         workflow.prepare()
         for backbone in settings.backbones:
             workflow.train_cf(f"cf_{backbone}", overrides={"backbone": backbone})
@@ -134,7 +135,7 @@ class ExperimentRunner:
             for size in workflow.results("data")["protocol"]["few_shot_sizes"]:
                 split = f"few_shot_{size}"
                 workflow.train_cf(f"cf_{split}", overrides={"backbone": main, "train_split": split})
-                self.results[f"few_shot/{size}/sasrec"] = workflow.results(f"cf_{split}")
+                self.results[f"few_shot/{size}/cf"] = workflow.results(f"cf_{split}")
                 if settings.use_stage1:
                     workflow.train_stage1(f"stage1_{split}", cf=f"cf_{split}", overrides={"train_split": split})
                     self.results[f"few_shot/{size}/stage1"] = workflow.results(f"stage1_{split}")
@@ -203,7 +204,7 @@ class ExperimentRunner:
                 self.results[f"ablation_stage2/{name}"] = self._evaluation(step, step)
 
         if settings.cold_users and workflow.results("data")["splits"].get("cold_users"):
-            self.results["cold_users/sasrec"] = _prefixed(workflow.results(f"cf_{main}"), "cold_users_")
+            self.results["cold_users/cf"] = _prefixed(workflow.results(f"cf_{main}"), "cold_users_")
             self.results["cold_users/stage1"] = _prefixed(workflow.results(f"stage1_{main}"), "cold_users_")
             for name in ("allmrec", *[b for b in ("tallrec", "mlp_llm") if b in settings.baselines]):
                 model_step = f"stage2_{main}" if name == "allmrec" else name

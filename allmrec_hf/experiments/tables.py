@@ -19,15 +19,17 @@ def _get(results: dict, key: str, metric: str = "hit@1"):
     return results.get(key, {}).get(metric)
 
 
-def _table(title: str, note: str, rows: list[dict], columns: list[str]) -> str:
+def main_backbone(results: dict) -> str:
+    """The CF backbone the experiments centred on (A-LLMRec, the baselines and the scenarios use it)."""
+    return results.get("experiment", {}).get("main_backbone", "sasrec")
+
+
+def _table(title: str, note: str, rows: list[dict], columns: list[str], headers: list[str] | None = None) -> str:
     # The first column is each row's label; the other cells are figures (floats), text or None.
     if not any(isinstance(value, float) for row in rows for value in list(row.values())[1:]):
         return ""
-    return (
-        f"### {title}\n\n{note}\n\n{markdown_table(rows, columns)}\n"
-        if note
-        else f"### {title}\n\n{markdown_table(rows, columns)}\n"
-    )
+    table = markdown_table(rows, columns, headers)
+    return f"### {title}\n\n{note}\n\n{table}\n" if note else f"### {title}\n\n{table}\n"
 
 
 def table_1(results: dict, dataset: str) -> str:
@@ -41,16 +43,17 @@ def table_1(results: dict, dataset: str) -> str:
             "MLP-LLM": _get(results, "mlp_llm"),
         }
     )
-    row["A-LLMRec"] = _get(results, "allmrec/sasrec")
+    row["A-LLMRec"] = _get(results, f"allmrec/{main_backbone(results)}")
     return _table("Table 1. Overall Hit@1", "", [row], list(row))
 
 
 def table_2(results: dict) -> str:
+    main = main_backbone(results)
     models = [
-        ("SASRec", "cf/sasrec"),
-        ("Stage-1 joint scorer (no LLM)", "stage1/sasrec"),
+        (CF_NAMES[main], f"cf/{main}"),
+        ("Stage-1 joint scorer (no LLM)", f"stage1/{main}"),
         ("TALLRec", "tallrec"),
-        ("A-LLMRec", "allmrec/sasrec"),
+        ("A-LLMRec", f"allmrec/{main}"),
         ("A-LLMRec (SBERT)", "allmrec_sbert"),
     ]
     rows = [
@@ -62,7 +65,7 @@ def table_2(results: dict) -> str:
         }
         for name, key in models
     ]
-    stage1 = results.get("stage1/sasrec", {})
+    stage1 = results.get(f"stage1/{main}", {})
     rows.insert(
         2,
         {
@@ -78,7 +81,7 @@ def table_2(results: dict) -> str:
 
 def table_3(results: dict) -> str:
     models = [
-        ("SASRec", "sasrec"),
+        (CF_NAMES[main_backbone(results)], "cf"),
         ("Stage-1 joint scorer (no LLM)", "stage1"),
         ("TALLRec", "tallrec"),
         ("MLP-LLM", "mlp_llm"),
@@ -99,20 +102,21 @@ def table_4(results: dict) -> str:
         rows.append(
             {
                 "K": size,
-                "SASRec": _get(results, f"few_shot/{size}/sasrec"),
+                "CF backbone": _get(results, f"few_shot/{size}/cf"),
                 "Stage-1 joint (no LLM)": _get(results, f"few_shot/{size}/stage1"),
                 "TALLRec": _get(results, f"few_shot/{size}/tallrec"),
                 "A-LLMRec": _get(results, f"few_shot/{size}/allmrec"),
                 "A-LLMRec (SBERT)": _get(results, f"few_shot/{size}/allmrec_sbert"),
             }
         )
-    columns = ["K", "SASRec", "Stage-1 joint (no LLM)", "TALLRec", "A-LLMRec", "A-LLMRec (SBERT)"]
-    return _table("Table 4. Few-shot training (K users in the training set)", "", rows, columns)
+    columns = ["K", "CF backbone", "Stage-1 joint (no LLM)", "TALLRec", "A-LLMRec", "A-LLMRec (SBERT)"]
+    headers = ["K", CF_NAMES[main_backbone(results)], *columns[2:]]
+    return _table("Table 4. Few-shot training (K users in the training set)", "", rows, columns, headers)
 
 
 def table_5(results: dict) -> str:
     row = {
-        "SASRec": "cannot score a foreign catalog (chance: 0.05)",
+        CF_NAMES[main_backbone(results)]: "cannot score a foreign catalog (chance: 0.05)",
         "Stage-1 text path (no LLM)": _get(results, "cross_domain/stage1_text"),
         "LLM-Only": _get(results, "cross_domain/llm_only"),
         "TALLRec": _get(results, "cross_domain/tallrec"),
@@ -123,7 +127,7 @@ def table_5(results: dict) -> str:
 
 
 def table_6(results: dict) -> str:
-    rows = [{"ablation": "A-LLMRec", "Hit@1": _get(results, "allmrec/sasrec")}]
+    rows = [{"ablation": "A-LLMRec", "Hit@1": _get(results, f"allmrec/{main_backbone(results)}")}]
     rows += [
         {"ablation": key.split("/", 1)[1], "Hit@1": value.get("hit@1")}
         for key, value in results.items()
@@ -133,7 +137,7 @@ def table_6(results: dict) -> str:
 
 
 def table_7(results: dict) -> str:
-    rows = [{"ablation": "A-LLMRec", "Hit@1": _get(results, "allmrec/sasrec")}]
+    rows = [{"ablation": "A-LLMRec", "Hit@1": _get(results, f"allmrec/{main_backbone(results)}")}]
     rows += [
         {"ablation": key.split("/", 1)[1], "Hit@1": value.get("hit@1")}
         for key, value in results.items()
@@ -144,7 +148,7 @@ def table_7(results: dict) -> str:
 
 def table_8(results: dict) -> str:
     rows = []
-    for name, key in (("TALLRec", "tallrec"), ("A-LLMRec", "allmrec/sasrec")):
+    for name, key in (("TALLRec", "tallrec"), ("A-LLMRec", f"allmrec/{main_backbone(results)}")):
         if key in results:
             entry = results[key]
             rows.append(
@@ -215,14 +219,15 @@ def write_plots(results: dict, folder: str) -> list[str]:
 
     os.makedirs(folder, exist_ok=True)
     written = []
+    main = main_backbone(results)
     models = [
-        ("SASRec", "cf/sasrec"),
+        (CF_NAMES[main], f"cf/{main}"),
         ("TALLRec", "tallrec"),
         ("MLP-LLM", "mlp_llm"),
-        ("A-LLMRec", "allmrec/sasrec"),
+        ("A-LLMRec", f"allmrec/{main}"),
         ("A-LLMRec (SBERT)", "allmrec_sbert"),
     ]
-    stage1 = results.get("stage1/sasrec", {})
+    stage1 = results.get(f"stage1/{main}", {})
     bars = [
         (name, _get(results, key, "hit@1_cold"), _get(results, key, "hit@1_warm"))
         for name, key in models
@@ -249,7 +254,7 @@ def write_plots(results: dict, folder: str) -> list[str]:
     if sizes:
         figure, axis = plt.subplots(figsize=(6, 4))
         for name, key in (
-            ("SASRec", "sasrec"),
+            (CF_NAMES[main], "cf"),
             ("Stage-1 joint", "stage1"),
             ("TALLRec", "tallrec"),
             ("A-LLMRec", "allmrec"),

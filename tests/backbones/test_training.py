@@ -14,7 +14,14 @@ from allmrec_hf.backbones.training import (
     evaluate_backbone,
     full_catalog_metrics,
 )
-from allmrec_hf.data.batching import EpochNegatives, TensorRows, collate_rows, interaction_keys, left_pad
+from allmrec_hf.data.batching import (
+    EpochCandidates,
+    EpochNegatives,
+    TensorRows,
+    collate_rows,
+    interaction_keys,
+    left_pad,
+)
 
 
 def test_left_pad_keeps_the_most_recent_items():
@@ -146,4 +153,37 @@ def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset_dir,
         assert 0.0 <= results[key] <= 1.0
     assert type(AutoModel.from_pretrained(output)).__name__ == "GRU4RecModel"
     card = (output / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name:") and "| hit@1 |" in card and "Leave-one-out" in card
+    assert card.startswith("---\n") and "\nlibrary_name: allmrec_hf\n" in card.split("\n---\n")[0]
+    assert "| hit@1 |" in card and "Leave-one-out" in card
+
+
+def test_epoch_candidates_are_distinct_fresh_and_hold_the_target():
+    sequences = [[1, 2, 3], [4, 5], [6]]
+    keys = interaction_keys(sequences, num_items=30)
+    candidates = EpochCandidates(30, keys, num_rows=3, num_negatives=19, seed=3)
+    rows, targets = torch.tensor([0, 1, 2]), torch.tensor([3, 5, 6])
+    first = candidates.candidates(rows, targets)
+    assert first.shape == (3, 20)
+    for row, target, sequence in zip(first.tolist(), targets.tolist(), sequences):
+        assert len(set(row)) == 20 and row.count(target) == 1
+        assert not (set(row) - {target}) & set(sequence)  # negatives lie outside the user's items
+    assert torch.equal(EpochCandidates(30, keys, 3, 19, seed=3).candidates(rows, targets), first)
+    candidates.set_epoch(1)
+    second = candidates.candidates(rows, targets)
+    assert not torch.equal(second, first)
+    candidates.set_epoch(0)
+    assert torch.equal(candidates.candidates(rows, targets), first)
+    # The target's position is spread over the 20 slots, not always the same one.
+    many = EpochCandidates(30, interaction_keys([[1]] * 400, 30), 400, 19, seed=0)
+    slots = (many.candidates(torch.arange(400), torch.ones(400, dtype=torch.long)) == 1).long().argmax(1)
+    assert len(set(slots.tolist())) == 20
+
+
+def test_persistent_workers_are_refused_because_they_would_keep_the_first_epochs_negatives(sample_dataset, tmp_path):
+    model = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=8))
+    args = CFTrainingArguments(
+        output_dir=str(tmp_path), num_train_epochs=1, dataloader_num_workers=1, dataloader_persistent_workers=True,
+        save_strategy="no", eval_strategy="no", load_best_model_at_end=False, report_to=[], disable_tqdm=True,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="persistent_workers"):
+        build_backbone_trainer(model, sample_dataset, args).train()

@@ -1,0 +1,39 @@
+"""What a user sees while a stage trains: progress and figures through logging, nothing printed per log, one
+warning at most, and a script's own arguments first in --help."""
+
+import logging
+import warnings
+
+import pytest
+from transformers import HfArgumentParser
+
+from allmrec_hf import SASRecConfig, SASRecModel
+from allmrec_hf.backbones.training import CFTrainingArguments, build_backbone_trainer
+from allmrec_hf.llm_training import RecommenderArguments, RecommenderTrainingArguments
+
+
+def test_training_prints_nothing_and_logs_its_figures(sample_dataset, tmp_path, capsys, caplog):
+    model = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=8))
+    args = CFTrainingArguments(
+        output_dir=str(tmp_path), num_train_epochs=2, save_strategy="no", load_best_model_at_end=False,
+        early_stopping_patience=0, report_to=[], disable_tqdm=True,
+    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO, "allmrec_hf.training"):
+        warnings.simplefilter("always")
+        build_backbone_trainer(model, sample_dataset, args).train()
+    assert capsys.readouterr().out == ""
+    assert any("'loss'" in record.getMessage() for record in caplog.records)
+    assert any("'eval_ndcg@10'" in record.getMessage() for record in caplog.records)
+    assert not [warning for warning in caught if "pin_memory" in str(warning.message)]
+
+
+def test_help_shows_the_scripts_own_arguments_before_the_training_arguments(capsys):
+    parser = HfArgumentParser((RecommenderArguments, RecommenderTrainingArguments))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    text = capsys.readouterr().out
+    sections = text.split("\n\n")[1:]  # after the usage line
+    headings = [section.splitlines()[0] for section in sections]
+    assert headings[:3] == ["options:", "stage 2 (LLM alignment):", "training (transformers.TrainingArguments):"]
+    assert "--stage1_model" in sections[1] and "--learning_rate" in sections[2]
+    assert "--learning_rate" not in sections[1]
