@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataFormatError, ProblemLog
-from .raw import UNKNOWN_ITEM_POLICIES, RawInteractions, interaction_frame, resolve_unknown_items
+from .raw import (
+    UNKNOWN_ITEM_POLICIES,
+    UNKNOWN_ITEM_REASON,
+    UNKNOWN_ITEMS_HINT,
+    RawInteractions,
+    interaction_frame,
+    resolve_unknown_items,
+    skip_repeated_item,
+)
 from .records import is_missing, iter_json_records, required
 from .text import clean_text, description_text, join_list
 
@@ -26,14 +34,16 @@ ID_TYPES = (str, int)
 def read_items_jsonl(path: str, description_mode: str, problems: ProblemLog) -> dict[str, dict[str, str]]:
     """Parse ``items.jsonl`` into ``{item_id: text fields}``; a repeated item id keeps its first record."""
     catalog: dict[str, dict[str, str]] = {}
+    first_lines: dict[str, int] = {}
     for line, record in iter_json_records(path, problems):
         item = required(record, "item_id", ID_TYPES, path, line, problems)
         if is_missing(item):
             continue
         item = str(item)
         if item in catalog:
-            problems.skipped[(str(path), "repeated item record (first kept)")] += 1
+            skip_repeated_item(problems, path, item, line, first_lines[item], "item_id")
             continue
+        first_lines[item] = line
         text = {
             "title": clean_text(record.get("title")),
             "description": description_text(record.get("description"), description_mode),
@@ -43,6 +53,18 @@ def read_items_jsonl(path: str, description_mode: str, problems: ProblemLog) -> 
                 text[name] = join_list(value) if isinstance(value, (list, tuple)) else clean_text(value)
         catalog[item] = text
     return catalog
+
+
+def _drop_unknown_item(problems: ProblemLog, policy: str, sequences_file: str, items_file: str, item: str, line: int):
+    """Raise for an interaction with an item that has no text record, or count it as skipped (``--unknown_items
+    skip``, or the default policy under ``--on_error skip``)."""
+    message = f"item {item!r} is not in {items_file}"
+    if policy == "skip":
+        problems.skip(sequences_file, UNKNOWN_ITEM_REASON, message, line=line, field="item_ids")
+        return
+    problems.problem(
+        sequences_file, message, line=line, field="item_ids", reason=UNKNOWN_ITEM_REASON, hint=UNKNOWN_ITEMS_HINT
+    )
 
 
 def read_sequences(
@@ -96,19 +118,12 @@ def read_sequences(
         for value in item_ids:
             item = str(value)
             if item not in catalog:
-                if unknown_items == "error":
-                    raise DataFormatError(
-                        sequences_file,
-                        f"item {item!r} is not in {items_file}; pass unknown_items='skip' to drop such "
-                        "interactions or 'keep' to keep them with empty text",
-                        line=line,
-                        field="item_ids",
-                    )
-                if unknown_items == "skip":
-                    problems.skipped[(str(sequences_file), "item without text record")] += 1
+                if unknown_items == "keep":
+                    kept_without_text.add(item)
+                    catalog[item] = {"title": "", "description": ""}
+                else:
+                    _drop_unknown_item(problems, unknown_items, sequences_file, items_file, item, line)
                     continue
-                kept_without_text.add(item)
-                catalog[item] = {"title": "", "description": ""}
             users.append(user)
             items.append(item)
             positions.append(position)

@@ -6,6 +6,7 @@ from allmrec_hf.data import (
     DataArguments,
     DataFormatError,
     PreparedDataset,
+    ProblemLog,
     prepare_dataset,
     read_amazon2014,
     read_sequences,
@@ -22,6 +23,25 @@ def _generic_files(tmp_path, sequence_lines, item_ids=("a", "b", "c", "d", "e", 
 
 
 GOOD = json.dumps({"user_id": "u1", "item_ids": ["a", "b", "c"]})
+
+
+def _generic_args(sequences, items, **overrides):
+    """Preparation settings for a handful of short users (no core filter or cold users, one negative, no few-shot)."""
+    return DataArguments(
+        source="generic",
+        sequences_file=sequences,
+        items_file=items,
+        min_user_interactions=1,
+        min_item_interactions=1,
+        num_negatives=1,
+        hold_out_cold_users=False,
+        few_shot_sizes=[],
+        **overrides,
+    )
+
+
+def _skipped(dataset):
+    return {entry["reason"]: entry for entry in dataset.report["skipped_records"]}
 
 
 @pytest.mark.parametrize(
@@ -114,20 +134,54 @@ def test_skip_option_counts_every_skipped_record_in_the_report(tmp_path):
     lines.insert(2, "not json at all")
     lines.insert(4, json.dumps({"user_id": "u9"}))
     sequences, items = _generic_files(tmp_path, lines)
-    args = {
-        "source": "generic",
-        "sequences_file": sequences,
-        "items_file": items,
-        "min_user_interactions": 1,
-        "min_item_interactions": 1,
-        "num_negatives": 1,
-        "few_shot_sizes": [],
-    }
     with pytest.raises(DataFormatError):
-        prepare_dataset(DataArguments(**args))
-    dataset = prepare_dataset(DataArguments(**args, on_error="skip"))
+        prepare_dataset(_generic_args(sequences, items))
+    dataset = prepare_dataset(_generic_args(sequences, items, on_error="skip"))
     dataset.save(tmp_path / "prepared")
     skipped = PreparedDataset.load(tmp_path / "prepared").report["skipped_records"]
     assert {(entry["reason"], entry["count"]) for entry in skipped} == {("malformed JSON", 1), ("missing item_ids", 1)}
     assert dataset.report["num_users"] == 6
     assert "line 3" in skipped[0]["examples"][0] or "line 3" in skipped[1]["examples"][0]
+
+
+def test_repeated_item_record_is_counted_with_both_lines(tmp_path):
+    sequences, items = _generic_files(tmp_path, [GOOD, json.dumps({"user_id": "u2", "item_ids": ["d", "e", "f"]})])
+    with open(items, "a") as handle:
+        handle.write(json.dumps({"item_id": "b", "title": "second record of b"}) + "\n")
+    dataset = prepare_dataset(_generic_args(sequences, items))
+    repeated = _skipped(dataset)["repeated item record (first kept)"]
+    assert repeated["count"] == 1
+    assert repeated["examples"] == [f"{items}, line 7, field 'item_id': item 'b' already has a record on line 2"]
+    assert dataset.items["title"][dataset.items["item"].index("b")] == "T b"
+
+
+@pytest.mark.parametrize(
+    "option", [{"unknown_items": "skip"}, {"on_error": "skip"}], ids=["unknown_items", "on_error"]
+)
+def test_skipping_unknown_items_in_sequences_is_counted(tmp_path, option):
+    lines = [
+        json.dumps({"user_id": "u1", "item_ids": ["a", "zzz", "b", "c"]}),
+        json.dumps({"user_id": "u2", "item_ids": ["d", "e", "f"]}),
+    ]
+    sequences, items = _generic_files(tmp_path, lines)
+    dataset = prepare_dataset(_generic_args(sequences, items, **option))
+    unknown = _skipped(dataset)["item without text record"]
+    assert unknown["count"] == 1
+    assert unknown["examples"] == [f"{sequences}, line 1, field 'item_ids': item 'zzz' is not in {items}"]
+    assert dataset.report["num_interactions"] == 6
+
+
+def test_on_error_skip_drops_unknown_items_of_an_interaction_table(tmp_path):
+    items = write_lines(tmp_path / "items.jsonl", [json.dumps({"item_id": i}) for i in "abcdef"])
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id\nu1,a\nu1,zzz\nu1,b\nu1,c\nu2,d\nu2,zzz\nu2,e\nu2,f\n")
+    raw = read_interaction_table(str(path), str(items), problems=ProblemLog(on_error="skip"))
+    assert raw.interactions["item"].tolist() == list("abcdef")
+    assert raw.problems.to_report() == [
+        {
+            "file": str(path),
+            "reason": "item without text record",
+            "count": 2,
+            "examples": [f"{path}, line 3, field 'item_id': item 'zzz' has no record in {items}"],
+        }
+    ]
