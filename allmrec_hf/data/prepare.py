@@ -199,8 +199,9 @@ def _split(rows, ends, sequences, user_keys, rng, num_items: int, num_negatives:
     whole = [sequences[row] for row in rows]
     used = [sequence[:end] for sequence, end in zip(whole, ends)]
     targets = np.array([sequence[-1] for sequence in used], dtype=np.int32)
-    candidates = draw_candidates(rng, targets, whole, num_items, num_negatives, rows + 1)
-    return user_split(rows + 1, user_keys[rows], [sequence[:-1] for sequence in used], targets, candidates)
+    keys = user_keys[rows]
+    candidates = draw_candidates(rng, targets, whole, num_items, num_negatives, keys)
+    return user_split(rows + 1, keys, [sequence[:-1] for sequence in used], targets, candidates)
 
 
 def prepare_dataset(args: DataArguments) -> PreparedDataset:

@@ -63,11 +63,13 @@ def iter_json_records(path: str, problems: ProblemLog) -> Iterator[tuple[int, di
         yield from iter_json_records_with_datasets(path)
         return
     for number, text in iter_text_lines(path, problems):
+        # Without its line break, so a record cut short fails on its own line, not at "line 2, column 1".
+        text = text.rstrip("\r\n")
         try:
             record = json.loads(text)
         except json.JSONDecodeError as error:
             problems.problem(
-                path, f"malformed JSON: {error.msg} (column {error.colno})", line=number, reason="malformed JSON"
+                path, f"malformed JSON: {error.msg} {_position(error, text)}", line=number, reason="malformed JSON"
             )
             continue
         if not isinstance(record, dict):
@@ -76,6 +78,12 @@ def iter_json_records(path: str, problems: ProblemLog) -> Iterator[tuple[int, di
             )
             continue
         yield number, record
+
+
+def _position(error: json.JSONDecodeError, text: str) -> str:
+    if error.pos >= len(text):
+        return f"at the end of the line (column {error.pos + 1})"
+    return f"at column {error.pos + 1}"
 
 
 def iter_python_literal_records(path: str, problems: ProblemLog) -> Iterator[tuple[int, dict]]:

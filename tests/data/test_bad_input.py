@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -185,3 +186,28 @@ def test_on_error_skip_drops_unknown_items_of_an_interaction_table(tmp_path):
             "examples": [f"{path}, line 3, field 'item_id': item 'zzz' has no record in {items}"],
         }
     ]
+
+
+@pytest.mark.parametrize(
+    "bad_line, position",
+    [
+        ('{"user_id": "u2", "item_ids": ["a", "b"', "at the end of the line (column 40)"),
+        ('{"user_id": tru, "item_ids": ["a"]}', "at column 13"),
+        ('{"user_id": "u2", "item_ids": ["a"]} {"x": 1}', "at column 38"),
+    ],
+    ids=["truncated", "bad-literal", "extra-data"],
+)
+def test_malformed_json_names_the_column_of_the_fault(tmp_path, bad_line, position):
+    sequences, items = _generic_files(tmp_path, [GOOD, bad_line])
+    with pytest.raises(DataFormatError, match=rf"line 2: malformed JSON: .* {re.escape(position)}"):
+        read_sequences(sequences, items)
+
+
+def test_candidate_error_names_the_user_as_the_file_does(tmp_path):
+    lines = [
+        json.dumps({"user_id": "alice", "item_ids": list("abcdef")}),
+        json.dumps({"user_id": "bob", "item_ids": list("abc")}),
+    ]
+    sequences, items = _generic_files(tmp_path, lines)
+    with pytest.raises(ValueError, match=r"^user 'alice' interacted with 6 of 6 items"):
+        prepare_dataset(_generic_args(sequences, items))
