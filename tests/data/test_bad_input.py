@@ -211,3 +211,66 @@ def test_candidate_error_names_the_user_as_the_file_does(tmp_path):
     sequences, items = _generic_files(tmp_path, lines)
     with pytest.raises(ValueError, match=r"^user 'alice' interacted with 6 of 6 items"):
         prepare_dataset(_generic_args(sequences, items))
+
+
+def _interaction_lines(count=30):
+    """A CSV header and ``count`` rows over items a..f; line ``n`` of the file holds row ``n - 2``."""
+    return ["user_id,item_id,timestamp"] + [f"u{row % 3},{'abcdef'[row % 6]},{row}" for row in range(count)]
+
+
+def _catalog(tmp_path):
+    return str(write_lines(tmp_path / "items.jsonl", [json.dumps({"item_id": i}) for i in "abcdef"]))
+
+
+def test_truncated_csv_gz_names_the_file(tmp_path):
+    path = write_lines(tmp_path / "log.csv.gz", _interaction_lines(2000))
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(DataFormatError, match=rf"^{re.escape(str(path))}: damaged gzip stream after line \d+"):
+        read_interaction_table(str(path), _catalog(tmp_path))
+
+
+def test_non_utf8_csv_names_the_line_and_column(tmp_path):
+    lines = [line.encode() for line in _interaction_lines()]
+    lines[20] = b"caf\xe9" + lines[20]
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(DataFormatError, match=r"log.csv, line 21: invalid UTF-8 byte 0xe9 at column 4"):
+        read_interaction_table(str(path), _catalog(tmp_path))
+
+
+def test_csv_row_with_extra_cells_is_an_error_or_a_counted_skip(tmp_path):
+    lines = _interaction_lines()
+    lines[5] += ",surplus"
+    path = write_lines(tmp_path / "log.csv", lines)
+    with pytest.raises(DataFormatError, match=r"log.csv, line 6: 4 cells, but the header \(line 1\) names 3 columns"):
+        read_interaction_table(str(path), _catalog(tmp_path))
+    raw = read_interaction_table(str(path), _catalog(tmp_path), problems=ProblemLog(on_error="skip"))
+    assert len(raw.interactions) == 29
+    assert raw.problems.skipped == {(str(path), "extra cells"): 1}
+
+
+def test_timestamp_beyond_int64_is_an_error_or_a_counted_skip(tmp_path):
+    lines = _interaction_lines()
+    lines[5] = "u1,a,1.5e30"
+    path = write_lines(tmp_path / "log.csv", lines)
+    with pytest.raises(DataFormatError, match=r"line 6, field 'timestamp': timestamp '1.5e30' is out of range"):
+        read_interaction_table(str(path), _catalog(tmp_path))
+    raw = read_interaction_table(str(path), _catalog(tmp_path), problems=ProblemLog(on_error="skip"))
+    assert raw.problems.skipped == {(str(path), "bad timestamp"): 1}
+    timestamps = raw.interactions["timestamp"]
+    assert timestamps.is_monotonic_increasing and len(timestamps) == 29
+
+
+@pytest.mark.parametrize("bad_id", [["a"], {"id": "a"}, 1.5, True], ids=["list", "object", "float", "bool"])
+def test_json_lines_table_rejects_ids_that_are_not_strings_or_integers(tmp_path, bad_id):
+    records = [{"user_id": "u1", "item_id": "a", "timestamp": 1}, {"user_id": "u1", "item_id": bad_id, "timestamp": 2}]
+    path = write_lines(tmp_path / "log.jsonl", [json.dumps(record) for record in records])
+    with pytest.raises(DataFormatError, match=r"log.jsonl, line 2, field 'item_id': expected str or int, got"):
+        read_interaction_table(str(path), _catalog(tmp_path))
+
+
+def test_csv_line_numbers_follow_the_file_across_a_quoted_line_break_and_a_byte_order_mark(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes('\ufeffuser_id,item_id,note\nu1,a,"two\nlines"\n\nu1,,x\n'.encode())
+    with pytest.raises(DataFormatError, match=r"log.csv, line 5, field 'item_id': missing or unparseable value"):
+        read_interaction_table(str(path), _catalog(tmp_path))
