@@ -78,7 +78,12 @@ def write_json_atomic(path: str | os.PathLike, payload) -> None:
 
 def read_json(path: str | os.PathLike):
     with open(path, encoding="utf-8") as stream:
-        return json.load(stream)
+        try:
+            return json.load(stream)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{path}, line {error.lineno}, column {error.colno}: malformed JSON: {error.msg}"
+            ) from error
 
 
 @contextlib.contextmanager

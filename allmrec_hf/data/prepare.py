@@ -142,11 +142,12 @@ class DataArguments:
                 self.items_file = self.items_file or f"{self.data_dir}/items.jsonl"
             if not (self.sequences_file or self.interactions_file) or not self.items_file:
                 raise ValueError(
-                    "source 'generic' needs items_file and one of sequences_file / interactions_file (or data_dir)"
+                    "--source generic needs --items_file and one of --sequences_file / --interactions_file "
+                    "(or --data_dir)"
                 )
         for name in needs.get(self.source, ()):
             if not getattr(self, name):
-                raise ValueError(f"source {self.source!r} needs {name}")
+                raise ValueError(f"--source {self.source} needs --{name}")
         if self.num_negatives < 1:
             raise ValueError(f"num_negatives must be at least 1, got {self.num_negatives}")
         if self.cold_user_interactions < 2:
@@ -245,12 +246,12 @@ def prepare_dataset(args: DataArguments) -> PreparedDataset:
     if args.simulated_cold_users:
         longer = np.flatnonzero(~cold & (lengths > args.cold_user_interactions))
         rng = random_stream(args.seed, STREAM_SIMULATED_COLD_USERS)
-        picked = sample_rows(rng, len(longer), args.simulated_cold_users, "simulated_cold_users")
+        picked = sample_rows(rng, len(longer), args.simulated_cold_users, "--simulated_cold_users")
         simulated[longer[picked]] = True
     main_rows = np.flatnonzero(~cold & ~simulated)
     cold_rows = np.flatnonzero(cold | simulated)
     if len(main_rows) == 0:
-        raise ValueError("every user is a cold user; nothing is left to train on")
+        raise ValueError("every user is a cold user; nothing is left to train on (hint: --hold_out_cold_users false)")
 
     full = sequences.sequences
     k = args.cold_user_interactions
@@ -275,7 +276,7 @@ def prepare_dataset(args: DataArguments) -> PreparedDataset:
     few_shot_rng = random_stream(args.seed, STREAM_FEW_SHOT)
     few_shot_sizes, skipped_few_shot_sizes = _few_shot_sizes(args.few_shot_sizes, len(main_rows))
     for size in few_shot_sizes:
-        rows = sample_rows(few_shot_rng, len(main_rows), size, f"few_shot_sizes={size}")
+        rows = sample_rows(few_shot_rng, len(main_rows), size, f"--few_shot_sizes {size}")
         splits[f"few_shot_{size}"] = splits["train"].select(rows)
 
     items = _items_table(sequences, raw, train_counts, groups)
