@@ -1,10 +1,14 @@
-"""Argument parsing shared by the example scripts: `HfArgumentParser` dataclasses whose defaults may come from a
-``hub_configs/*.json`` file (one section per stage) and are overridden by command-line flags."""
+"""What the example scripts share: `HfArgumentParser` dataclasses whose defaults may come from a
+``hub_configs/*.json`` file (one section per stage) and are overridden by command-line flags, logging, and
+`run_script`, which turns an input error into one ``error:`` line."""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
+from collections.abc import Callable
 
 from transformers import HfArgumentParser
 
@@ -52,3 +56,40 @@ def setup_logging(level: int = logging.INFO) -> None:
     transformers.utils.logging.set_verbosity(level)
     transformers.utils.logging.enable_default_handler()
     datasets.utils.logging.set_verbosity(logging.WARNING)
+
+
+DEBUG_FLAG = "--debug"
+DEBUG_ENVIRONMENT_VARIABLE = "ALLMREC_DEBUG"
+# What bad input raises: a malformed record (`DataFormatError` is a ValueError), a bad setting, a missing or
+# unreadable path. Anything else is a bug and keeps its traceback.
+INPUT_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def _take_debug_flag(argv: list[str]) -> tuple[bool, list[str]]:
+    """Whether a bare ``--debug`` is in ``argv``, and ``argv`` without it.
+
+    ``--debug VALUE`` is left in place: that is `TrainingArguments.debug` (e.g. ``underflow_overflow``).
+    """
+    for position, arg in enumerate(argv):
+        if arg == DEBUG_FLAG and (position + 1 == len(argv) or argv[position + 1].startswith("-")):
+            return True, argv[:position] + argv[position + 1 :]
+    return False, argv
+
+
+def run_script(main: Callable, argv: list[str] | None = None) -> None:
+    """Run an example script's ``main(argv)`` the way a user should see it fail.
+
+    An input error prints ``error: <file>, line N, field F: <what> (hint: --flag value)`` on stderr and exits with
+    status 2 (as argparse does for a bad flag); ``--debug`` or ``ALLMREC_DEBUG=1`` re-raises it with its traceback.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug, argv = _take_debug_flag(argv)
+    debug = debug or os.environ.get(DEBUG_ENVIRONMENT_VARIABLE, "") not in ("", "0")
+    try:
+        main(argv)
+    except INPUT_ERRORS as error:
+        if debug:
+            raise
+        message = re.sub(r"\s*\n\s*", " ", str(error).strip()) or type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)

@@ -6,20 +6,61 @@ import contextlib
 import datetime
 import json
 import os
+import re
+import secrets
 import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 
+def _temporary_sibling(path: Path, suffix: str) -> Path:
+    """A hidden sibling of ``path`` that names the writing process, so a later write can tell the leftover of a killed
+    write (its process is gone) from a write in progress."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def _process_is_running(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no harmless probe elsewhere (signal 0 is CTRL_C_EVENT on Windows): keep the file
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove what killed writes of ``path`` left behind: its ``.tmp`` siblings, and the ``.old`` ones once ``path``
+    exists (without it, an ``.old`` folder may hold the only copy). A sibling whose process still runs is kept;
+    ``.<name>.<8 characters>.tmp`` is the name earlier versions gave through `tempfile`, without a process id."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)\.[0-9a-f]{{8}}|[a-z0-9_]{{8}})\.(tmp|old)")
+    for sibling in path.parent.iterdir():
+        match = pattern.fullmatch(sibling.name)
+        if match is None or (match[2] == "old" and not path.exists()):
+            continue
+        if match[1] is not None and _process_is_running(int(match[1])):
+            continue
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` through a temporary file and a rename, so readers never see half a file."""
+    """Write ``text`` through a temporary file and a rename, so readers never see half a file.
+
+    The file gets the permissions a plain ``open`` would give (the umask's), not `tempfile`'s owner-only ones.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    temporary = _temporary_sibling(path, ".tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -37,7 +78,12 @@ def write_json_atomic(path: str | os.PathLike, payload) -> None:
 
 def read_json(path: str | os.PathLike):
     with open(path, encoding="utf-8") as stream:
-        return json.load(stream)
+        try:
+            return json.load(stream)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{path}, line {error.lineno}, column {error.colno}: malformed JSON: {error.msg}"
+            ) from error
 
 
 @contextlib.contextmanager
@@ -45,11 +91,14 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``path`` in one rename.
 
     An existing ``path`` is moved aside first and removed only once the new directory is in place, so an
-    interrupted write leaves either the old or the new content, never a mix.
+    interrupted write leaves either the old or the new content, never a mix; the next write of ``path`` removes what
+    a killed one left. The directory gets the umask's permissions, not `tempfile`'s owner-only ones.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    _remove_stale_temporaries(path)
+    temporary = _temporary_sibling(path, ".tmp")
+    temporary.mkdir()
     try:
         yield temporary
     except BaseException:
@@ -57,8 +106,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise
     previous = None
     if path.exists():
-        previous = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-        os.rmdir(previous)
+        previous = _temporary_sibling(path, ".old")
         os.replace(path, previous)
     os.replace(temporary, path)
     if previous is not None:

@@ -95,4 +95,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from allmrec_hf.cli import run_script
+
+    run_script(main)

@@ -8,7 +8,7 @@
 
 from dataclasses import dataclass, field
 
-from allmrec_hf.cli import parse_script_arguments, setup_logging
+from allmrec_hf.cli import parse_script_arguments, run_script, setup_logging
 from allmrec_hf.data import DataArguments, prepare_dataset
 
 
@@ -22,7 +22,7 @@ def main(argv=None):
     setup_logging()
     data_args, output_args = parse_script_arguments((DataArguments, OutputArguments), ("data",), argv)
     if not output_args.output_dir:
-        raise SystemExit("--output_dir is required")
+        raise ValueError("--output_dir is required")
     dataset = prepare_dataset(data_args)
     dataset.save(output_args.output_dir)
     if output_args.push_to_hub:
@@ -35,4 +35,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

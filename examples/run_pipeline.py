@@ -31,4 +31,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from allmrec_hf.cli import run_script
+
+    run_script(main)

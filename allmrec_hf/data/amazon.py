@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ProblemLog
-from .raw import RawInteractions, interaction_frame, resolve_unknown_items
+from .raw import RawInteractions, interaction_frame, resolve_unknown_items, skip_repeated_item
 from .records import is_missing, iter_json_records, iter_python_literal_records, required
 from .text import clean_text, description_text, details_text, join_list
 
@@ -92,13 +92,15 @@ def read_metadata(
     """
     records = iter_python_literal_records(path, problems) if python_literals else iter_json_records(path, problems)
     catalog: dict[str, dict[str, str]] = {}
+    first_lines: dict[str, int] = {}
     for line, record in records:
         item = required(record, key, str, path, line, problems)
         if is_missing(item):
             continue
         if item in catalog:
-            problems.skipped[(str(path), "repeated item record (first kept)")] += 1
+            skip_repeated_item(problems, path, item, line, first_lines[item], key)
             continue
+        first_lines[item] = line
         catalog[item] = to_text(record, description_mode)
     return catalog
 

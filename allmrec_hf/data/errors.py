@@ -6,21 +6,38 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 
+# What a user can pass to get past a skippable record; hints name command-line flags, the form most users type.
+ON_ERROR_HINT = "--on_error skip"
+
+
 class DataFormatError(ValueError):
     """A record of an input file cannot be used.
 
     The message always names the file, and the line (or row) and field when they are known, so a user can open the
-    file at the right place instead of reading a traceback from deep inside a parser.
+    file at the right place instead of reading a traceback from deep inside a parser. ``hint`` names the flag that
+    gets past the problem, when one does.
     """
 
-    def __init__(self, path: str, message: str, line: int | None = None, field: str | None = None, unit: str = "line"):
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        line: int | None = None,
+        field: str | None = None,
+        unit: str = "line",
+        hint: str | None = None,
+    ):
         self.path = str(path)
         self.line = line
         self.field = field
+        self.hint = hint
         location = self.path if line is None else f"{self.path}, {unit} {line}"
         if field is not None:
             location += f", field {field!r}"
-        super().__init__(f"{location}: {message}")
+        text = f"{location}: {message}"
+        if hint:
+            text += f" (hint: {hint})"
+        super().__init__(text)
 
 
 @dataclass
@@ -48,16 +65,33 @@ class ProblemLog:
         field: str | None = None,
         reason: str | None = None,
         unit: str = "line",
+        hint: str | None = ON_ERROR_HINT,
     ):
         """Raise a `DataFormatError`, or count the record as skipped when ``on_error='skip'``."""
-        error = DataFormatError(path, message, line=line, field=field, unit=unit)
         if self.on_error == "raise":
-            raise error
-        key = (str(path), reason or message)
-        self.skipped[key] += 1
-        self.examples.setdefault(key, [])
-        if len(self.examples[key]) < self.max_examples:
-            self.examples[key].append(str(error))
+            raise DataFormatError(path, message, line=line, field=field, unit=unit, hint=hint)
+        self.skip(path, reason or message, message, line=line, field=field, unit=unit)
+
+    def skip(
+        self,
+        path,
+        reason: str,
+        message: str,
+        line: int | None = None,
+        field: str | None = None,
+        unit: str = "line",
+        count: int = 1,
+    ):
+        """Count ``count`` records of ``path`` as skipped for ``reason``, keeping the location as an example.
+
+        Used directly for records a reader drops by policy whatever ``on_error`` says (a repeated item record, an
+        unknown item under ``--unknown_items skip``).
+        """
+        key = (str(path), reason)
+        self.skipped[key] += count
+        examples = self.examples.setdefault(key, [])
+        if len(examples) < self.max_examples:
+            examples.append(str(DataFormatError(path, message, line=line, field=field, unit=unit)))
 
     @property
     def num_skipped(self) -> int:

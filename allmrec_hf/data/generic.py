@@ -15,25 +15,40 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataFormatError, ProblemLog
-from .raw import UNKNOWN_ITEM_POLICIES, RawInteractions, interaction_frame, resolve_unknown_items
-from .records import is_missing, iter_json_records, required
+from .raw import (
+    UNKNOWN_ITEM_POLICIES,
+    UNKNOWN_ITEM_REASON,
+    UNKNOWN_ITEMS_HINT,
+    RawInteractions,
+    interaction_frame,
+    resolve_unknown_items,
+    skip_repeated_item,
+)
+from .records import is_missing, iter_delimited_records, iter_json_records, required
 from .text import clean_text, description_text, join_list
 
 
 ID_TYPES = (str, int)
+INT64_LIMIT = 2.0**63
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, ID_TYPES) and not isinstance(value, bool)
 
 
 def read_items_jsonl(path: str, description_mode: str, problems: ProblemLog) -> dict[str, dict[str, str]]:
     """Parse ``items.jsonl`` into ``{item_id: text fields}``; a repeated item id keeps its first record."""
     catalog: dict[str, dict[str, str]] = {}
+    first_lines: dict[str, int] = {}
     for line, record in iter_json_records(path, problems):
         item = required(record, "item_id", ID_TYPES, path, line, problems)
         if is_missing(item):
             continue
         item = str(item)
         if item in catalog:
-            problems.skipped[(str(path), "repeated item record (first kept)")] += 1
+            skip_repeated_item(problems, path, item, line, first_lines[item], "item_id")
             continue
+        first_lines[item] = line
         text = {
             "title": clean_text(record.get("title")),
             "description": description_text(record.get("description"), description_mode),
@@ -43,6 +58,18 @@ def read_items_jsonl(path: str, description_mode: str, problems: ProblemLog) -> 
                 text[name] = join_list(value) if isinstance(value, (list, tuple)) else clean_text(value)
         catalog[item] = text
     return catalog
+
+
+def _drop_unknown_item(problems: ProblemLog, policy: str, sequences_file: str, items_file: str, item: str, line: int):
+    """Raise for an interaction with an item that has no text record, or count it as skipped (``--unknown_items
+    skip``, or the default policy under ``--on_error skip``)."""
+    message = f"item {item!r} is not in {items_file}"
+    if policy == "skip":
+        problems.skip(sequences_file, UNKNOWN_ITEM_REASON, message, line=line, field="item_ids")
+        return
+    problems.problem(
+        sequences_file, message, line=line, field="item_ids", reason=UNKNOWN_ITEM_REASON, hint=UNKNOWN_ITEMS_HINT
+    )
 
 
 def read_sequences(
@@ -81,7 +108,7 @@ def read_sequences(
         if not item_ids:
             problems.problem(sequences_file, "empty item list", line=line, field="item_ids", reason="empty sequence")
             continue
-        bad_types = [value for value in item_ids if not isinstance(value, ID_TYPES) or isinstance(value, bool)]
+        bad_types = [value for value in item_ids if not _is_id(value)]
         if bad_types:
             problems.problem(
                 sequences_file,
@@ -96,19 +123,12 @@ def read_sequences(
         for value in item_ids:
             item = str(value)
             if item not in catalog:
-                if unknown_items == "error":
-                    raise DataFormatError(
-                        sequences_file,
-                        f"item {item!r} is not in {items_file}; pass unknown_items='skip' to drop such "
-                        "interactions or 'keep' to keep them with empty text",
-                        line=line,
-                        field="item_ids",
-                    )
-                if unknown_items == "skip":
-                    problems.skipped[(str(sequences_file), "item without text record")] += 1
+                if unknown_items == "keep":
+                    kept_without_text.add(item)
+                    catalog[item] = {"title": "", "description": ""}
+                else:
+                    _drop_unknown_item(problems, unknown_items, sequences_file, items_file, item, line)
                     continue
-                kept_without_text.add(item)
-                catalog[item] = {"title": "", "description": ""}
             users.append(user)
             items.append(item)
             positions.append(position)
@@ -124,32 +144,79 @@ def read_sequences(
     )
 
 
-def _read_table(path: str) -> pd.DataFrame:
-    """Read a CSV/TSV/Parquet file with string ids; parser failures name the file."""
-    lowered = str(path).lower()
+def _read_parquet(path: str) -> pd.DataFrame:
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        if lowered.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
-        separator = "\t" if lowered.endswith((".tsv", ".tsv.gz")) else ","
-        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataFormatError(path, f"invalid UTF-8 byte at offset {error.start}") from error
-    except pd.errors.EmptyDataError as error:
-        raise DataFormatError(path, "the file is empty (no records)") from error
-    except (pd.errors.ParserError, ValueError, OSError) as error:
-        raise DataFormatError(path, f"cannot parse the table: {error}") from error
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as error:
+        raise DataFormatError(path, f"cannot read the Parquet file: {error}") from error
 
 
-def _timestamps(values: pd.Series) -> pd.Series:
-    """Numbers stay as they are; date strings become Unix seconds; anything else becomes NaN."""
+def _read_rows(path: str, problems: ProblemLog) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The table, each row's line number in the file (a row number for Parquet) and the word for that number.
+
+    CSV/TSV and JSON lines are read line by line, so a bad line is reported (or skipped) with its number.
+    """
+    lowered = str(path).lower()
+    if lowered.endswith((".parquet", ".pq")):
+        table = _read_parquet(path)
+        return table, np.arange(1, len(table) + 1), "row"
+    if lowered.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz")):
+        records = iter_json_records(path, problems)
+    else:
+        records = iter_delimited_records(path, "\t" if lowered.endswith((".tsv", ".tsv.gz")) else ",", problems)
+    lines, rows = [], []
+    for line, record in records:
+        lines.append(line)
+        rows.append(record)
+    return pd.DataFrame(rows), np.asarray(lines, dtype=np.int64), "line"
+
+
+def _ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_float_dtype(values):
+        # A Parquet integer column with a null reads as floats: whole numbers are the ids it held.
+        whole = (values % 1 == 0).to_numpy()
+        return values.where(whole).astype("Int64"), ~whole
+    if values.dtype == object:  # mixed JSON values: a list or an object may sit where an id should
+        return values, ~values.map(_is_id).to_numpy(dtype=bool)
+    return values, values.isna().to_numpy()
+
+
+def _timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Numbers stay as they are and date strings become Unix seconds; anything else, or a number too large for
+    int64 (which the cast would silently wrap into the wrong order), is bad."""
     numeric = pd.to_numeric(values, errors="coerce")
     dates = numeric.isna() & values.notna()
     if dates.any():
         parsed = pd.to_datetime(values[dates], errors="coerce", utc=True, format="mixed")
         numeric[dates] = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    return numeric
+    return numeric, ~(numeric.abs() < INT64_LIMIT).to_numpy()
+
+
+def _ratings(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    numeric = pd.to_numeric(values, errors="coerce")
+    return numeric, numeric.isna().to_numpy()
+
+
+# Each column role's parser: the parsed values and which rows are bad.
+PARSERS = {"user": _ids, "item": _ids, "timestamp": _timestamps, "rating": _ratings}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (str, int, float)) and bool(np.isfinite(pd.to_numeric(value, errors="coerce")))
+
+
+def _bad_value(role: str, value) -> str:
+    """Why ``value`` cannot be used as the column's ``role``."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return "missing or unparseable value (none given)"
+    value = value.item() if isinstance(value, np.generic) else value  # Parquet cells: say 1.5, not np.float64(1.5)
+    if role in ("user", "item"):
+        return f"expected str or int, got {type(value).__name__} {value!r:.60}"
+    if role == "timestamp" and _is_number(value):
+        return f"timestamp {value!r} is out of range (64-bit integers)"
+    return f"missing or unparseable value {value!r}"
 
 
 def read_interaction_table(
@@ -169,20 +236,7 @@ def read_interaction_table(
     is optional. Rows are numbered as lines (header = line 1) for CSV/TSV and JSON lines, as rows for Parquet.
     """
     problems = problems or ProblemLog()
-    lowered = str(interactions_file).lower()
-    if lowered.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz")):
-        rows = []
-        for line, record in iter_json_records(interactions_file, problems):
-            rows.append({**record, "__line__": line})
-        table = pd.DataFrame(rows)
-        line_numbers = table["__line__"].to_numpy()
-        line_unit = "line"
-    else:
-        table = _read_table(interactions_file)
-        is_parquet = lowered.endswith((".parquet", ".pq"))
-        # CSV line numbers count the header line; Parquet has rows, not lines.
-        line_numbers = np.arange(len(table)) + (1 if is_parquet else 2)
-        line_unit = "row" if is_parquet else "line"
+    table, line_numbers, line_unit = _read_rows(interactions_file, problems)
     if len(table) == 0:
         raise DataFormatError(interactions_file, "the file is empty (no records)")
 
@@ -202,15 +256,12 @@ def read_interaction_table(
     keep = np.ones(len(table), dtype=bool)
     for role, column in columns.items():
         raw = table[column]
-        if role == "timestamp":
-            table[column] = _timestamps(raw)
-        elif role == "rating":
-            table[column] = pd.to_numeric(raw, errors="coerce")
-        bad = table[column].isna().to_numpy() & keep
+        table[column], bad = PARSERS[role](raw)
+        bad = bad & keep
         for index in np.flatnonzero(bad):
             problems.problem(
                 interactions_file,
-                f"missing or unparseable value {raw.iloc[index]!r}",
+                _bad_value(role, raw.iloc[index]),
                 line=int(line_numbers[index]),
                 field=column,
                 reason=f"bad {column}",

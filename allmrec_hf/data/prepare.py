@@ -34,6 +34,7 @@ from .text import DESCRIPTION_MODES
 logger = logging.getLogger(__name__)
 
 SOURCES = ("amazon2014", "amazon2018", "amazon2023", "generic", "synthetic")
+DEFAULT_FEW_SHOT_SIZES = (128, 256)  # the paper's few-shot sizes (Table 4)
 
 
 @dataclass
@@ -117,8 +118,12 @@ class DataArguments:
             "items (for k-core data that has no user that short)."
         },
     )
-    few_shot_sizes: list[int] = field(
-        default_factory=lambda: [128, 256], metadata={"help": "Sizes K of the few-shot training subsets."}
+    few_shot_sizes: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": f"Sizes K of the few-shot training subsets (default: those of {list(DEFAULT_FEW_SHOT_SIZES)} the "
+            "dataset has enough users for; an explicit size that does not fit is an error)."
+        },
     )
     synthetic_users: int = field(default=600, metadata={"help": "Synthetic source: number of users."})
     synthetic_items_per_category: int = field(default=30, metadata={"help": "Synthetic source: items per category."})
@@ -137,18 +142,19 @@ class DataArguments:
                 self.items_file = self.items_file or f"{self.data_dir}/items.jsonl"
             if not (self.sequences_file or self.interactions_file) or not self.items_file:
                 raise ValueError(
-                    "source 'generic' needs items_file and one of sequences_file / interactions_file (or data_dir)"
+                    "--source generic needs --items_file and one of --sequences_file / --interactions_file "
+                    "(or --data_dir)"
                 )
         for name in needs.get(self.source, ()):
             if not getattr(self, name):
-                raise ValueError(f"source {self.source!r} needs {name}")
+                raise ValueError(f"--source {self.source} needs --{name}")
         if self.num_negatives < 1:
             raise ValueError(f"num_negatives must be at least 1, got {self.num_negatives}")
         if self.cold_user_interactions < 2:
             raise ValueError("cold_user_interactions must be at least 2 (one history item and one target)")
         if self.min_user_interactions < 1 or self.min_item_interactions < 1:
             raise ValueError("core thresholds must be at least 1")
-        if any(size < 1 for size in self.few_shot_sizes):
+        if any(size < 1 for size in self.few_shot_sizes or ()):
             raise ValueError(f"few_shot_sizes must be positive, got {self.few_shot_sizes}")
 
 
@@ -199,8 +205,21 @@ def _split(rows, ends, sequences, user_keys, rng, num_items: int, num_negatives:
     whole = [sequences[row] for row in rows]
     used = [sequence[:end] for sequence, end in zip(whole, ends)]
     targets = np.array([sequence[-1] for sequence in used], dtype=np.int32)
-    candidates = draw_candidates(rng, targets, whole, num_items, num_negatives, rows + 1)
-    return user_split(rows + 1, user_keys[rows], [sequence[:-1] for sequence in used], targets, candidates)
+    keys = user_keys[rows]
+    candidates = draw_candidates(rng, targets, whole, num_items, num_negatives, keys)
+    return user_split(rows + 1, keys, [sequence[:-1] for sequence in used], targets, candidates)
+
+
+def _few_shot_sizes(requested: list[int] | None, num_users: int) -> tuple[list[int], list[int]]:
+    """The few-shot sizes to build and the default ones skipped because the dataset has too few training users (a
+    size the user asked for is always built, so one that does not fit is an error, not a silent omission)."""
+    if requested is not None:
+        return list(requested), []
+    fits = [size for size in DEFAULT_FEW_SHOT_SIZES if size <= num_users]
+    skipped = [size for size in DEFAULT_FEW_SHOT_SIZES if size > num_users]
+    if skipped:
+        logger.info("few-shot sizes %s skipped: only %d training users", skipped, num_users)
+    return fits, skipped
 
 
 def prepare_dataset(args: DataArguments) -> PreparedDataset:
@@ -227,12 +246,12 @@ def prepare_dataset(args: DataArguments) -> PreparedDataset:
     if args.simulated_cold_users:
         longer = np.flatnonzero(~cold & (lengths > args.cold_user_interactions))
         rng = random_stream(args.seed, STREAM_SIMULATED_COLD_USERS)
-        picked = sample_rows(rng, len(longer), args.simulated_cold_users, "simulated_cold_users")
+        picked = sample_rows(rng, len(longer), args.simulated_cold_users, "--simulated_cold_users")
         simulated[longer[picked]] = True
     main_rows = np.flatnonzero(~cold & ~simulated)
     cold_rows = np.flatnonzero(cold | simulated)
     if len(main_rows) == 0:
-        raise ValueError("every user is a cold user; nothing is left to train on")
+        raise ValueError("every user is a cold user; nothing is left to train on (hint: --hold_out_cold_users false)")
 
     full = sequences.sequences
     k = args.cold_user_interactions
@@ -255,8 +274,9 @@ def prepare_dataset(args: DataArguments) -> PreparedDataset:
     train_counts = np.bincount(train_items, minlength=num_items + 1)
     groups = popularity_groups(train_counts, args.cold_item_fraction, args.warm_item_fraction)
     few_shot_rng = random_stream(args.seed, STREAM_FEW_SHOT)
-    for size in args.few_shot_sizes:
-        rows = sample_rows(few_shot_rng, len(main_rows), size, f"few_shot_sizes={size}")
+    few_shot_sizes, skipped_few_shot_sizes = _few_shot_sizes(args.few_shot_sizes, len(main_rows))
+    for size in few_shot_sizes:
+        rows = sample_rows(few_shot_rng, len(main_rows), size, f"--few_shot_sizes {size}")
         splits[f"few_shot_{size}"] = splits["train"].select(rows)
 
     items = _items_table(sequences, raw, train_counts, groups)
@@ -286,7 +306,8 @@ def prepare_dataset(args: DataArguments) -> PreparedDataset:
             "cold_item_fraction": args.cold_item_fraction,
             "warm_item_fraction": args.warm_item_fraction,
             "cold_user_interactions": k,
-            "few_shot_sizes": list(args.few_shot_sizes),
+            "few_shot_sizes": few_shot_sizes,
+            "skipped_few_shot_sizes": skipped_few_shot_sizes,
         },
         "settings": asdict(args),
     }

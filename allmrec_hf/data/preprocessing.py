@@ -141,9 +141,9 @@ def build_sequences(
     keep &= ~short
     if not keep.any():
         raise ValueError(
-            "no interactions survive the filters "
-            f"(core_filter={core_filter!r}, min_user={min_user_interactions}, min_item={min_item_interactions}, "
-            f"min_rating={min_rating}); lower the thresholds"
+            f"no interactions survive the filters (--core_filter {core_filter}, --min_user_interactions "
+            f"{min_user_interactions}, --min_item_interactions {min_item_interactions}, --min_rating {min_rating}) "
+            "(hint: lower the thresholds)"
         )
 
     # Ids follow first appearance in file order among the surviving rows (the reference's numbering).

@@ -31,10 +31,11 @@ def draw_candidates(
     exclusions: list[np.ndarray],
     num_items: int,
     num_negatives: int,
-    user_ids: np.ndarray,
+    users: np.ndarray,
 ) -> np.ndarray:
     """Draw ``num_negatives`` distinct items per row that the row's user never interacted with, add the target and
-    shuffle: returns an int32 array ``(rows, num_negatives + 1)``.
+    shuffle: returns an int32 array ``(rows, num_negatives + 1)``. ``users`` holds each row's user id as the input
+    file spells it, for the error message.
 
     Sampling is vectorised rejection sampling: draw a block per row, reject items in the user's history (looked up in
     one sorted array of ``row * (num_items + 1) + item`` keys) and repeats within the row, keep the first
@@ -51,8 +52,8 @@ def draw_candidates(
     if (allowed < num_negatives).any():
         row = int(np.flatnonzero(allowed < num_negatives)[0])
         raise ValueError(
-            f"user {int(user_ids[row])} interacted with {num_items - allowed[row]} of {num_items} items: fewer than "
-            f"num_negatives={num_negatives} items are left to draw negatives from"
+            f"user {users[row]!r} interacted with {num_items - allowed[row]} of {num_items} items: fewer than "
+            f"num_negatives={num_negatives} items are left to draw negatives from (hint: a smaller --num_negatives)"
         )
 
     negatives = np.zeros((rows, num_negatives), dtype=np.int64)

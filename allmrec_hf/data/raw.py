@@ -11,6 +11,8 @@ from .errors import DataFormatError, ProblemLog
 
 
 UNKNOWN_ITEM_POLICIES = ("error", "skip", "keep")
+UNKNOWN_ITEM_REASON = "item without text record"
+UNKNOWN_ITEMS_HINT = "--unknown_items skip drops such interactions, --unknown_items keep keeps them with empty text"
 
 
 @dataclass
@@ -57,6 +59,17 @@ def interaction_frame(users: list, items: list, timestamps: list, ratings: list 
     )
 
 
+def skip_repeated_item(problems: ProblemLog, path: str, item: str, line: int, first_line: int, field: str) -> None:
+    """Count a repeated item record of a text file; the first record is kept (real Amazon metadata repeats items)."""
+    problems.skip(
+        path,
+        "repeated item record (first kept)",
+        f"item {item!r} already has a record on line {first_line}",
+        line=line,
+        field=field,
+    )
+
+
 def resolve_unknown_items(
     interactions: pd.DataFrame,
     items: dict[str, dict[str, str]],
@@ -70,9 +83,9 @@ def resolve_unknown_items(
 ) -> tuple[pd.DataFrame, int]:
     """Apply the unknown-item policy to items that have interactions but no text record.
 
-    ``error`` raises on the first such item (naming the interaction file and line), ``skip`` drops its interactions
-    and counts them, ``keep`` keeps it with empty text. Returns the interactions and the number of items kept without
-    text.
+    ``error`` raises on the first such item (naming the interaction file and line), or skips like ``skip`` under
+    ``--on_error skip``; ``skip`` drops its interactions and counts them; ``keep`` keeps it with empty text. Returns
+    the interactions and the number of items kept without text.
     """
     if policy not in UNKNOWN_ITEM_POLICIES:
         raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {policy!r}")
@@ -83,17 +96,26 @@ def resolve_unknown_items(
         for item in unknown:
             items[item] = {"title": "", "description": ""}
         return interactions, len(unknown)
-    if policy == "error":
+    if policy == "error" and problems.on_error == "raise":
         item = unknown[0]
         raise DataFormatError(
             interactions_path,
-            f"item {item!r} has no record in {items_path} ({len(unknown)} such items); "
-            "pass unknown_items='skip' to drop their interactions or 'keep' to keep them with empty text",
+            f"item {item!r} has no record in {items_path} ({len(unknown)} such items)",
             line=first_lines.get(item),
             field=item_field,
             unit=unit,
+            hint=UNKNOWN_ITEMS_HINT,
         )
     dropped = interactions["item"].isin(set(unknown))
-    problems.skipped[(str(interactions_path), "item without text record")] += int(dropped.sum())
-    problems.examples.setdefault((str(interactions_path), "item without text record"), [repr(i) for i in unknown[:5]])
+    counts = interactions.loc[dropped, "item"].value_counts()
+    for item in unknown:
+        problems.skip(
+            interactions_path,
+            UNKNOWN_ITEM_REASON,
+            f"item {item!r} has no record in {items_path}",
+            line=first_lines.get(item),
+            field=item_field,
+            unit=unit,
+            count=int(counts[item]),
+        )
     return interactions.loc[~dropped].reset_index(drop=True), 0

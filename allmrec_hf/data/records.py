@@ -1,8 +1,9 @@
-"""Line-oriented record files (JSON lines or Python-literal lines, plain or gzip) with exact error locations."""
+"""Line-oriented record files (JSON lines, Python-literal lines, CSV/TSV; plain or gzip) with exact error locations."""
 
 from __future__ import annotations
 
 import ast
+import csv
 import gzip
 import json
 import os
@@ -63,11 +64,13 @@ def iter_json_records(path: str, problems: ProblemLog) -> Iterator[tuple[int, di
         yield from iter_json_records_with_datasets(path)
         return
     for number, text in iter_text_lines(path, problems):
+        # Without its line break, so a record cut short fails on its own line, not at "line 2, column 1".
+        text = text.rstrip("\r\n")
         try:
             record = json.loads(text)
         except json.JSONDecodeError as error:
             problems.problem(
-                path, f"malformed JSON: {error.msg} (column {error.colno})", line=number, reason="malformed JSON"
+                path, f"malformed JSON: {error.msg} {_position(error, text)}", line=number, reason="malformed JSON"
             )
             continue
         if not isinstance(record, dict):
@@ -76,6 +79,12 @@ def iter_json_records(path: str, problems: ProblemLog) -> Iterator[tuple[int, di
             )
             continue
         yield number, record
+
+
+def _position(error: json.JSONDecodeError, text: str) -> str:
+    if error.pos >= len(text):
+        return f"at the end of the line (column {error.pos + 1})"
+    return f"at column {error.pos + 1}"
 
 
 def iter_python_literal_records(path: str, problems: ProblemLog) -> Iterator[tuple[int, dict]]:
@@ -95,6 +104,56 @@ def iter_python_literal_records(path: str, problems: ProblemLog) -> Iterator[tup
             )
             continue
         yield number, record
+
+
+class _LineSource:
+    """Feeds text lines to `csv.reader` and keeps the number of the first line of the row being read (a quoted cell
+    may span lines, and blank or skipped lines make `csv.reader.line_num` differ from the file's numbering)."""
+
+    def __init__(self, lines: Iterator[tuple[int, str]]):
+        self.lines = lines
+        self.first: int | None = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        number, text = next(self.lines)
+        if self.first is None:
+            self.first = number
+        return text
+
+    def take_line_number(self) -> int | None:
+        """The first line of the row just read; the next row starts afresh."""
+        number, self.first = self.first, None
+        return number
+
+
+def iter_delimited_records(path: str, separator: str, problems: ProblemLog) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)`` for each row of a CSV/TSV file whose first line names the columns.
+
+    Cells are strings; an empty or absent cell is missing (``None``). A row with more cells than the header is a
+    problem (skipped under ``on_error='skip'``), as it is impossible to tell which cell is the extra one.
+    """
+    source = _LineSource(iter_text_lines(path, problems))
+    rows = csv.reader(source, delimiter=separator)
+    try:
+        header = next(rows)
+        header_line = source.take_line_number()
+        header[0] = header[0].removeprefix("\ufeff")  # the byte-order mark spreadsheet programs write
+        for cells in rows:
+            line = source.take_line_number()
+            if len(cells) > len(header):
+                problems.problem(
+                    path,
+                    f"{len(cells)} cells, but the header (line {header_line}) names {len(header)} columns",
+                    line=line,
+                    reason="extra cells",
+                )
+                continue
+            yield line, {name: cell or None for name, cell in zip(header, cells)}
+    except csv.Error as error:
+        raise DataFormatError(path, f"cannot parse the row: {error}", line=source.first) from error
 
 
 _MISSING = object()

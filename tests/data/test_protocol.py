@@ -104,6 +104,15 @@ def test_few_shot_subsets_are_seeded_training_rows(sample_dataset):
         prepare_dataset(DataArguments(**{**SAMPLE_DATA_ARGS, "few_shot_sizes": [100000]}))
 
 
+def test_default_few_shot_sizes_skip_those_the_dataset_is_too_small_for():
+    defaults = {name: value for name, value in SAMPLE_DATA_ARGS.items() if name != "few_shot_sizes"}
+    dataset = prepare_dataset(DataArguments(**defaults))
+    assert len(dataset.splits["train"]) < 256
+    assert dataset.report["protocol"]["few_shot_sizes"] == [128]
+    assert dataset.report["protocol"]["skipped_few_shot_sizes"] == [256]
+    assert len(dataset.splits["few_shot_128"]) == 128 and "few_shot_256" not in dataset.splits
+
+
 def test_simulated_cold_users_for_data_without_short_users():
     args = {**SAMPLE_DATA_ARGS, "min_user_interactions": 5, "simulated_cold_users": 20}
     dataset = prepare_dataset(DataArguments(**args))
