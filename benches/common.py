@@ -13,10 +13,12 @@ import torch
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def benchmark_arguments(description: str, dataset: str) -> argparse.ArgumentParser:
-    """A parser with ``--data_dir`` (default: ``dataset`` in ``../shared/data``) and ``--threads``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data_dir", default=str(SHARED_DATA / dataset))
+def benchmark_arguments(description: str, dataset: str | None) -> argparse.ArgumentParser:
+    """A parser with ``--threads`` and ``--data_dir`` (default: ``dataset`` in ``../shared/data``; no ``--data_dir``
+    for a benchmark that reads several datasets, ``dataset=None``)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if dataset is not None:
+        parser.add_argument("--data_dir", default=str(SHARED_DATA / dataset))
     parser.add_argument("--threads", type=int, default=2)
     return parser
 

@@ -60,6 +60,17 @@ class ReferenceLayoutSASRec(nn.Module):
         )
 
 
+def reference_initialization(model: nn.Module) -> nn.Module:
+    """Initialise as SASRec.pytorch's main.py does: ``xavier_normal_`` on every parameter, inside a try/except that
+    skips the 1-D ones. So matrices (the packed 3d x d attention in-projection as one matrix, the padding embedding
+    row included) are Xavier-normal, and biases and LayerNorms keep PyTorch's defaults (the Conv1d biases uniform in
+    +-1/sqrt(d), the attention biases zero)."""
+    for parameter in model.parameters():
+        if parameter.dim() > 1:
+            nn.init.xavier_normal_(parameter.data)
+    return model
+
+
 def random_neq(rng, low, high, excluded):
     item = rng.integers(low, high)
     while item in excluded:

@@ -21,7 +21,8 @@ class SASRecConfig(CFBackboneConfig):
             SASRec.pytorch do; ``"input"`` adds it to the block input (textbook pre-LN).
         mask_padding_keys (`bool`, *optional*, defaults to `True`):
             Keep real items from attending to left padding. The reference lets them attend to it (padding outputs
-            are zeroed, but still dilute attention); `False` reproduces that.
+            are zeroed, but still dilute attention); `False` reproduces that, on its full window of
+            ``max_sequence_length`` positions whatever padding the input carries (so batches cannot skip padding).
     """
 
     model_type = "sasrec"

@@ -110,13 +110,17 @@ class SASRecModel(SASRecPreTrainedModel):
         self.post_init()
 
     def sequence_representations(self, input_ids, user_ids=None):
-        input_ids = input_ids[:, -self.config.max_sequence_length :]
+        window = self.config.max_sequence_length
+        input_ids = input_ids[:, -window:]
+        returned = input_ids.shape[1]
+        if not self.config.mask_padding_keys:
+            # Items that attend to padding read as much of it as the input carries, so a row would score differently
+            # in a batch padded to another width; the reference's full window makes every row's output its own.
+            input_ids = F.pad(input_ids, (window - returned, 0))
         length = input_ids.shape[1]
         real = (input_ids != 0).unsqueeze(-1)
         # Positions count within the fixed window, so the most recent item always has the last position.
-        positions = torch.arange(
-            self.config.max_sequence_length - length, self.config.max_sequence_length, device=input_ids.device
-        )
+        positions = torch.arange(window - length, window, device=input_ids.device)
         hidden_states = self.item_embedding(input_ids) * self.embedding_scale + self.position_embedding(positions)
         hidden_states = self.embedding_dropout(hidden_states) * real
         allowed = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
@@ -127,4 +131,4 @@ class SASRecModel(SASRecPreTrainedModel):
             allowed = allowed.unsqueeze(1)
         for block in self.blocks:
             hidden_states = block(hidden_states, allowed, real)
-        return self.final_layer_norm(hidden_states)
+        return self.final_layer_norm(hidden_states[:, length - returned :])

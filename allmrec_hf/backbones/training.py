@@ -3,7 +3,7 @@
 Training rows are built once as tensors (left-padded input windows and next-item positives); the collator stacks
 them and draws one seeded negative per position outside the user's training sequence, as SASRec does. Validation
 scores the stored validation candidates every epoch; early stopping and ``load_best_model_at_end`` keep the best
-checkpoint by NDCG@10.
+checkpoint by ``metric_for_best_model`` (NDCG@10; any validation metric, e.g. ``hit@1``).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class CFTrainingArguments(StageTrainingArguments):
     )
     early_stopping_patience: int = field(
         default=20,
-        metadata={"help": "Stop after this many evaluations without a better validation NDCG@10 (0: never)."},
+        metadata={"help": "Stop after this many evaluations without a better metric_for_best_model (0: never)."},
     )
 
 
@@ -252,6 +252,13 @@ class BackboneArguments:
     keep_checkpoints: bool = field(default=False, metadata={"help": "Keep Trainer's resumable checkpoints."})
 
 
+def best_epoch(state) -> float | None:
+    """The epoch of the best validation score (None without validation)."""
+    if state.best_global_step is None:
+        return None
+    return round(state.best_global_step * state.num_train_epochs / state.max_steps, 2)
+
+
 def run_backbone_training(args: BackboneArguments, training_args: CFTrainingArguments) -> dict:
     """Train a backbone on ``args.data_dir``, score it on the test (and cold-user) candidates and write the model,
     ``eval_results.json`` and a model card to ``training_args.output_dir``; returns the results."""
@@ -283,7 +290,8 @@ def run_backbone_training(args: BackboneArguments, training_args: CFTrainingArgu
         {
             "backbone": args.backbone,
             "train_split": args.train_split,
-            "best_validation_ndcg@10": trainer.state.best_metric,
+            f"best_validation_{training_args.metric_for_best_model}": trainer.state.best_metric,
+            "best_epoch": best_epoch(trainer.state),
             "epochs": trainer.state.epoch,
             "train_seconds": round(seconds, 1),
             "seconds_per_epoch": round(seconds / max(trainer.state.epoch, 1e-9), 2),

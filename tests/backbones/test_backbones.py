@@ -65,9 +65,12 @@ def test_save_then_auto_load_gives_identical_scores_without_unpickling(name, tmp
     )
 
 
-@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "nextitnet"])
-def test_more_left_padding_does_not_change_the_user(name):
-    model = tiny_model(name, max_sequence_length=10)
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [("sasrec", {}), ("sasrec", {"mask_padding_keys": False}), ("gru4rec", {}), ("nextitnet", {})],
+)
+def test_more_left_padding_does_not_change_the_user(name, overrides):
+    model = tiny_model(name, max_sequence_length=10, **overrides)
     short = torch.tensor([[0, 3, 4, 5]])
     long = torch.tensor([[0, 0, 0, 0, 0, 0, 0, 3, 4, 5]])
     torch.testing.assert_close(model.user_representation(short), model.user_representation(long))

@@ -139,7 +139,8 @@ def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset_dir,
     output = tmp_path / "sasrec"
     train_cf.main(
         ["--data_dir", str(sample_dataset_dir), "--output_dir", str(output), "--num_train_epochs", "2", "--hidden_size", "8",
-         "--max_sequence_length", "8", "--disable_tqdm", "true", "--backbone", "gru4rec"]
+         "--max_sequence_length", "8", "--disable_tqdm", "true", "--backbone", "gru4rec",
+         "--metric_for_best_model", "hit@1"]
     )  # fmt: skip
     assert sorted(path.name for path in output.iterdir()) == [
         "README.md",
@@ -151,6 +152,7 @@ def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset_dir,
     results = json.loads((output / "eval_results.json").read_text())
     for key in ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm", "cold_users_hit@1"):
         assert 0.0 <= results[key] <= 1.0
+    assert 0.0 <= results["best_validation_hit@1"] <= 1.0 and results["best_epoch"] in (1.0, 2.0)
     assert type(AutoModel.from_pretrained(output)).__name__ == "GRU4RecModel"
     card = (output / "README.md").read_text()
     assert card.startswith("---\n") and "\nlibrary_name: allmrec_hf\n" in card.split("\n---\n")[0]

@@ -1,0 +1,293 @@
+"""SASRec accuracy over seeds and datasets (issue 14): our training (examples/train_cf.py with the hub config's "cf"
+section), the reference training loop, and ours with one departure from the reference reverted at a time.
+
+    python benches/bench_sasrec_quality.py --threads 1 --output_json sasrec_quality.json
+    python benches/bench_sasrec_quality.py --threads 1 --max_epochs 2 --seeds 0 --datasets amazon_scientific_2018
+
+Prints one JSON object: per dataset and variant the mean and sample standard deviation over seeds of Hit@1, Hit@1 on
+cold and on warm targets and NDCG@10 (test split, the stored 1 + 19 candidates), each variant's difference to ours and
+to the reference, whether it meets issue 14's bar (mean >= the reference's mean - 1 std, overall and cold), and every
+run's figures. ``--output_json`` also writes it after every finished run; rerunning with the same file skips the
+(dataset, variant, seed) runs it already holds, and so do the files of ``--merge_json`` (say, from processes that ran
+other seeds side by side), whose runs join the result.
+
+How ours differs from the reference loop (benches/reference_sasrec.py, after SASRec.pytorch's main.py and utils.py,
+which the A-LLMRec reference's pre_train/sasrec copies), and the variant that reverts each difference:
+
+Batches
+- Users: ours visits every training user once per epoch (ceil(U / 128) steps, the last one partial); the reference
+  draws the 128 users of each batch with replacement (about 37 % of users miss any given epoch), floor(U / 128)
+  batches in SASRec.pytorch (ceil in reference_sasrec.train_epoch). No variant.
+- Composition: ours groups users of similar history length (Trainer's group_by_length: shuffled mega-batches of
+  up to 50 batches, 43 on Beauty and 16 on Scientific, each sorted longest to shortest) and pads a batch only to its
+  longest row (about 4x faster per epoch on Beauty); the reference mixes lengths in every batch. The loss is a mean
+  over a batch's real positions, so a batch of short histories weighs as much as one of long histories (a short
+  user's positions count more than in a mixed batch), and each mega-batch ends on its shortest users. Reverted by
+  ``random_batches``.
+- Negatives: ours draws one table per epoch (row x position, seeded by (seed + 1, epoch)); the reference draws them
+  afresh for each sampled window. Both exclude the user's whole training sequence: the same distribution. No variant.
+Model
+- Padding keys: ours masks them; the reference lets real items attend to the left padding of its 50-wide window
+  (the keys and values of zeroed states are the projections' biases). Reverted by ``attend_padding``
+  (``mask_padding_keys=False``, which reads the full 50-wide window like the reference, so every batch is 50 wide
+  again and it is slower than ``random_batches``).
+- Initialisation: Xavier-normal matrices in both, but the reference initialises its packed 3d x d attention
+  in-projection as one matrix (Q, K and V at std sqrt(2 / 4d) against ours sqrt(2 / 2d)) and leaves 1-D tensors at
+  PyTorch's defaults: its feed-forward (Conv1d) biases start uniform in +-1/sqrt(d) where ours start at zero (the
+  attention biases are zero in both, the LayerNorms identity). Its padding embedding row is drawn too (never read:
+  masked at the input, excluded from the loss). No variant.
+- The same in both: pre-LN blocks whose attention residual is added to the normalised query, the feed-forward
+  residual to its normalised input and a final LayerNorm; LayerNorm eps 1e-8; item embeddings scaled by sqrt(d) at the
+  input; learned positions numbered within the 50-wide window; causal attention; dropout 0.5 on the embeddings, the
+  attention weights and both feed-forward layers (ours after the ReLU, theirs before it: the same, as dropout
+  commutes with a ReLU); the next item as positive at every real position of the last 50 training items; BCE of the
+  positive and one negative averaged over real positions; Adam lr 1e-3, betas (0.9, 0.98), eps 1e-8, no weight decay
+  (l2_emb 0), no clipping, constant learning rate; float32.
+Selection
+- Ours scores the stored 1 + 19 validation candidates every epoch, keeps the checkpoint of the best NDCG@10 and stops
+  after 20 epochs without a gain (at most 200). The reference trains a fixed number of epochs (``--num_epochs 201``
+  in both scripts; the same 200 as ours here) and saves the last epoch's model; every 20 epochs it logs validation
+  and test scores of at most 10,000 sampled users on fresh random candidates, which selects nothing. Reverted by
+  ``select_hit@1`` (best validation Hit@1 instead of NDCG@10), ``no_early_stopping`` (best NDCG@10 over all 200
+  epochs) and ``last_epoch`` (200 epochs, the last kept, no validation: the reference's rule).
+- ``reference_settings`` reverts random_batches, attend_padding and last_epoch at once: what remains between it and
+  the reference is the departures without a variant (users with replacement, per-window negatives, initialisation).
+
+Scoring: every model, the reference's converted into a `SASRecModel` (exactly, see convert_reference_sasrec), goes
+through `evaluate_backbone` on the same stored test candidates. Seeds seed everything: Python, NumPy and torch
+(initialisation, dropout, Trainer's sampler), our negatives (seed + 1) and the reference's sampler.
+"""
+
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import set_seed
+
+from allmrec_hf import SASRecConfig, SASRecModel
+from allmrec_hf.backbones.convert_reference_sasrec import reference_to_sasrec_state_dict
+from allmrec_hf.backbones.training import (
+    BackboneArguments,
+    CFTrainingArguments,
+    evaluate_backbone,
+    run_backbone_training,
+)
+from allmrec_hf.cli import parse_script_arguments
+from allmrec_hf.data import DataArguments, PreparedDataset, prepare_dataset
+from allmrec_hf.data.batching import training_sequences
+from allmrec_hf.utils import provenance, read_json, write_json_atomic
+
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_DATA, benchmark_arguments, parse_benchmark_arguments, print_result  # noqa: E402
+from reference_sasrec import ReferenceLayoutSASRec, reference_initialization, train_epoch  # noqa: E402
+
+
+HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"
+CONFIG_OF_DATASET = {"amazon_beauty_2014": "beauty_2014.json", "amazon_scientific_2018": "scientific_2018.json"}
+METRICS = ("hit@1", "hit@1_cold", "hit@1_warm", "ndcg@10")
+# Issue 14's bar: a variant's mean may not fall more than one reference standard deviation below the reference mean.
+BAR_METRICS = ("hit@1", "hit@1_cold")
+
+RANDOM_BATCHES = ["--train_sampling_strategy", "random"]
+ATTEND_PADDING = ["--config_overrides", '{"mask_padding_keys": false}']
+LAST_EPOCH = ["--early_stopping_patience", "0", "--load_best_model_at_end", "false"]
+LAST_EPOCH += ["--eval_strategy", "no", "--save_strategy", "no"]
+# Each variant is examples/train_cf.py's flags on top of the dataset's hub config; None is the reference loop.
+VARIANTS = {
+    "ours": [],
+    "reference": None,
+    "random_batches": RANDOM_BATCHES,
+    "attend_padding": ATTEND_PADDING,
+    "select_hit@1": ["--metric_for_best_model", "hit@1"],
+    "no_early_stopping": ["--early_stopping_patience", "0"],
+    "last_epoch": LAST_EPOCH,
+    "reference_settings": RANDOM_BATCHES + ATTEND_PADDING + LAST_EPOCH,
+}
+
+
+def training_arguments(dataset_name: str, prepared_dir: str, seed: int, flags, max_epochs, output_dir=None):
+    """What examples/train_cf.py parses from the dataset's hub config, the run's seed and a variant's flags."""
+    argv = ["--config", str(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name]), "--data_dir", prepared_dir]
+    argv += ["--seed", str(seed), "--disable_tqdm", "true", *flags]
+    if output_dir is not None:
+        argv += ["--output_dir", output_dir]
+    if max_epochs is not None:
+        argv += ["--num_train_epochs", str(max_epochs)]
+    return parse_script_arguments((BackboneArguments, CFTrainingArguments), ("cf",), argv)
+
+
+def train_ours(dataset_name: str, prepared_dir: str, seed: int, flags, max_epochs) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        args, training_args = training_arguments(dataset_name, prepared_dir, seed, flags, max_epochs, folder)
+        results = run_backbone_training(args, training_args)
+    return {name: results[name] for name in (*METRICS, "epochs", "best_epoch", "train_seconds")}
+
+
+def train_reference(dataset_name: str, prepared_dir: str, seed: int, max_epochs) -> dict:
+    """The reference loop with our hyper-parameters and epoch budget, keeping the last epoch as SASRec.pytorch does."""
+    args, training_args = training_arguments(dataset_name, prepared_dir, seed, [], max_epochs)
+    dataset = PreparedDataset.load(prepared_dir)
+    options = json.loads(args.config_overrides or "{}")
+    if args.dropout is not None:
+        options["dropout"] = args.dropout
+    config = SASRecConfig(
+        num_items=dataset.num_items,
+        hidden_size=args.hidden_size,
+        max_sequence_length=args.max_sequence_length,
+        **options,
+        mask_padding_keys=False,
+    )
+    set_seed(seed)
+    model = ReferenceLayoutSASRec(
+        dataset.num_items,
+        hidden=config.hidden_size,
+        blocks=config.num_blocks,
+        heads=config.num_attention_heads,
+        maxlen=config.max_sequence_length,
+        dropout=config.dropout,
+    )
+    reference_initialization(model)
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=training_args.learning_rate,
+        betas=(training_args.adam_beta1, training_args.adam_beta2),
+        eps=training_args.adam_epsilon,
+    )
+    user_train = dict(enumerate(training_sequences(dataset.splits["train"])))
+    sampler = np.random.default_rng(seed)
+    epochs = int(training_args.num_train_epochs)
+    started = time.perf_counter()
+    for _ in range(epochs):
+        train_epoch(
+            model, optimizer, sampler, user_train, dataset.num_items, training_args.per_device_train_batch_size,
+            config.max_sequence_length,
+        )  # fmt: skip
+    seconds = time.perf_counter() - started
+    converted = SASRecModel(config)
+    converted.load_state_dict(reference_to_sasrec_state_dict(model.state_dict()), strict=True)
+    results = evaluate_backbone(converted, dataset, "test")
+    return {
+        **{name: results[name] for name in METRICS},
+        "epochs": float(epochs),
+        "best_epoch": None,
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def spread(values: list[float]) -> dict:
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "std": round(statistics.stdev(values), 4) if len(values) > 1 else None,
+        "seeds": len(values),
+    }
+
+
+def summarize(runs: dict, variants: list[str], seeds: list[int]) -> dict:
+    """Per dataset and variant: mean and spread over the finished seeds, differences to ours and the reference."""
+    summary = {}
+    for dataset_name, by_variant in runs.items():
+        table = {}
+        for variant in variants:
+            finished = [by_variant[variant][str(seed)] for seed in seeds if str(seed) in by_variant.get(variant, {})]
+            if finished:
+                table[variant] = {
+                    name: spread([run[name] for run in finished]) for name in (*METRICS, "epochs", "train_seconds")
+                }
+        for variant, row in table.items():
+            for baseline in ("ours", "reference"):
+                if baseline in table and baseline != variant:
+                    row[f"minus_{baseline}"] = {
+                        name: round(row[name]["mean"] - table[baseline][name]["mean"], 4) for name in METRICS
+                    }
+            reference = table.get("reference")
+            if variant != "reference" and reference and reference["hit@1"]["std"] is not None:
+                row["meets_bar"] = {
+                    name: row[name]["mean"] >= reference[name]["mean"] - reference[name]["std"] for name in BAR_METRICS
+                }
+        summary[dataset_name] = table
+    return summary
+
+
+def finished_runs(paths: list[str], max_epochs) -> dict:
+    """The runs held by earlier outputs of this benchmark, as ``{dataset: {variant: {seed: run}}}``."""
+    runs = {}
+    for path in paths:
+        previous = read_json(path)
+        if previous.get("max_epochs") != max_epochs:
+            raise SystemExit(f"{path} holds runs of max_epochs={previous.get('max_epochs')}, not {max_epochs}")
+        for dataset_name, by_variant in previous["runs"].items():
+            for variant, by_seed in by_variant.items():
+                runs.setdefault(dataset_name, {}).setdefault(variant, {}).update(by_seed)
+    return runs
+
+
+def prepare(dataset_name: str, folder: Path) -> str:
+    """The dataset as the hub config prepares it (from ../shared/data), saved where run_backbone_training reads it."""
+    data = read_json(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name])["data"]
+    prepared = prepare_dataset(DataArguments(**{**data, "data_dir": str(SHARED_DATA / dataset_name)}))
+    prepared.save(folder / dataset_name)
+    return str(folder / dataset_name)
+
+
+def main():
+    parser = benchmark_arguments(__doc__, None)
+    parser.add_argument("--datasets", nargs="+", default=list(CONFIG_OF_DATASET), choices=list(CONFIG_OF_DATASET))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--max_epochs", type=int, default=None, help="Epoch budget (default: the hub config's 200).")
+    parser.add_argument("--output_json", default=None, help="Also write the result here after every run; resumes.")
+    parser.add_argument(
+        "--merge_json",
+        nargs="+",
+        default=[],
+        help="Earlier outputs (e.g. of processes run side by side) whose runs count.",
+    )
+    args = parse_benchmark_arguments(parser)
+    result = {
+        "benchmark": "sasrec_quality",
+        "max_epochs": args.max_epochs,
+        "threads": args.threads,
+        "variant_flags": {variant: VARIANTS[variant] for variant in args.variants},  # null: the reference loop
+        "runs": {},
+    }
+    earlier = [*args.merge_json, *([args.output_json] if args.output_json and Path(args.output_json).exists() else [])]
+    result["runs"] = finished_runs(earlier, args.max_epochs)
+
+    def record():
+        result["summary"] = summarize(result["runs"], args.variants, args.seeds)
+        result["provenance"] = provenance()
+        if args.output_json:
+            write_json_atomic(args.output_json, result)
+
+    with tempfile.TemporaryDirectory() as folder:
+        prepared = {}
+        # Variant by variant, so an interrupted run already holds ours and the reference on every dataset and seed.
+        for variant, dataset_name, seed in itertools.product(args.variants, args.datasets, args.seeds):
+            runs = result["runs"].setdefault(dataset_name, {}).setdefault(variant, {})
+            if str(seed) in runs:
+                continue
+            if dataset_name not in prepared:
+                prepared[dataset_name] = prepare(dataset_name, Path(folder))
+            flags = VARIANTS[variant]
+            if flags is None:
+                runs[str(seed)] = train_reference(dataset_name, prepared[dataset_name], seed, args.max_epochs)
+            else:
+                runs[str(seed)] = train_ours(dataset_name, prepared[dataset_name], seed, flags, args.max_epochs)
+            print(
+                f"[sasrec_quality] {dataset_name} {variant} seed {seed}: {json.dumps(runs[str(seed)])}",
+                file=sys.stderr,
+            )
+            record()
+    record()
+    return result
+
+
+if __name__ == "__main__":
+    print_result(main)
