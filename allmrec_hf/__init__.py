@@ -1,11 +1,14 @@
 """allmrec_hf: A-LLMRec (KDD 2024) as Hugging Face models, datasets and Trainer scripts.
 
 Importing the package registers every model type with the Auto classes, so ``AutoModel.from_pretrained(path)``
-returns the right class without ``trust_remote_code``.
+returns the right class without ``trust_remote_code``, and the ``"recommendation"`` pipeline task. It costs little
+beyond ``import torch, transformers.modeling_utils``: the pipeline, the Trainer and `datasets` are imported when used
+(the task is registered as soon as anything imports ``transformers.pipelines``, as ``pipeline(...)`` does).
 """
 
+import importlib
+
 from transformers import AutoConfig, AutoModel
-from transformers.pipelines import PIPELINE_REGISTRY
 
 from .backbones import (
     BACKBONES,
@@ -22,7 +25,7 @@ from .configuration_aligner import ALLMRecAlignerConfig
 from .configuration_allmrec import ALLMRecConfig
 from .modeling_aligner import ALLMRecAlignerModel
 from .modeling_allmrec import ALLMRecForRecommendation
-from .recommendation_pipeline import RecommendationPipeline
+from .utils import after_import, lazy_exports
 
 
 __version__ = "0.1.0"
@@ -39,9 +42,12 @@ for _config_class, _model_class in [
     (ALLMRecConfig, ALLMRecForRecommendation),
 ]:
     _register(_config_class, _model_class)
-PIPELINE_REGISTRY.register_pipeline(
-    "recommendation", pipeline_class=RecommendationPipeline, pt_model=ALLMRecForRecommendation
-)
+
+
+# The pipeline module registers its task when it is imported; it needs transformers.pipelines, so it is imported
+# right after that (if it is itself what imports transformers.pipelines, it is left to finish and register).
+after_import("transformers.pipelines", lambda: importlib.import_module(".recommendation_pipeline", __name__))
+__getattr__ = lazy_exports(__name__, {"RecommendationPipeline": "recommendation_pipeline"})
 
 __all__ = [
     "ALLMRecAlignerConfig",
@@ -51,10 +57,10 @@ __all__ = [
     "GRU4RecConfig",
     "GRU4RecModel",
     "NCFConfig",
-    "RecommendationPipeline",
     "NCFModel",
     "NextItNetConfig",
     "NextItNetModel",
+    "RecommendationPipeline",
     "SASRecConfig",
     "SASRecModel",
 ]

@@ -7,6 +7,8 @@ import string
 
 from transformers import CONFIG_MAPPING, AutoConfig, PreTrainedConfig
 
+from .configuration_utils import ConfigFileErrorsMixin, checked_types
+
 
 # Where the paper and the reference implementation differ, both are offered (REFERENCE.md "Stage 1").
 ALIGNER_PRESETS = {
@@ -50,7 +52,7 @@ def template_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
-class ALLMRecAlignerConfig(PreTrainedConfig):
+class ALLMRecAlignerConfig(ConfigFileErrorsMixin, PreTrainedConfig):
     """Configuration of `ALLMRecAlignerModel` (stage 1).
 
     Args:
@@ -86,6 +88,7 @@ class ALLMRecAlignerConfig(PreTrainedConfig):
     model_type = "allmrec_aligner"
     sub_configs = {"cf_config": AutoConfig, "sentence_encoder_config": AutoConfig}
 
+    @checked_types
     def __init__(
         self,
         cf_config=None,

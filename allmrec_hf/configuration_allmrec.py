@@ -5,6 +5,7 @@ from __future__ import annotations
 from transformers import AutoConfig, PreTrainedConfig
 
 from .configuration_aligner import ALLMRecAlignerConfig, sub_config
+from .configuration_utils import ConfigFileErrorsMixin, checked_types
 from .prompts import PROMPT_DOMAINS
 
 
@@ -14,7 +15,7 @@ QUANTIZATIONS = (None, "8bit", "4bit")
 SCORE_NORMALIZATIONS = ("sum", "mean")
 
 
-class ALLMRecConfig(PreTrainedConfig):
+class ALLMRecConfig(ConfigFileErrorsMixin, PreTrainedConfig):
     """Configuration of `ALLMRecForRecommendation`.
 
     The frozen LLM is referenced, never stored: ``llm_name_or_path`` (a Hub id, an absolute folder or a packaged name
@@ -66,6 +67,7 @@ class ALLMRecConfig(PreTrainedConfig):
     model_type = "allmrec"
     sub_configs = {"aligner_config": ALLMRecAlignerConfig, "llm_config": AutoConfig}
 
+    @checked_types
     def __init__(
         self,
         aligner_config=None,

@@ -20,6 +20,7 @@ from transformers.utils import ModelOutput
 from .backbones.modeling_recommender import CFBackbonePreTrainedModel
 from .configuration_aligner import ALLMRecAlignerConfig
 from .model_card import ModelCardMixin
+from .modeling_utils import CheckpointErrorsMixin
 from .sentence_encoder import SentenceEncoder
 
 
@@ -35,7 +36,7 @@ class AlignerOutput(ModelOutput):
     recommendation_loss: torch.FloatTensor | None = None
 
 
-class ALLMRecAlignerPreTrainedModel(ModelCardMixin, PreTrainedModel):
+class ALLMRecAlignerPreTrainedModel(CheckpointErrorsMixin, ModelCardMixin, PreTrainedModel):
     config_class = ALLMRecAlignerConfig
     base_model_prefix = "aligner"
     supports_gradient_checkpointing = True

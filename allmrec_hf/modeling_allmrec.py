@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
@@ -28,6 +29,7 @@ from .configuration_allmrec import ALLMRecConfig
 from .llm_reference import describe_reference, llm_reference, load_causal_lm, load_llm_tokenizer
 from .model_card import ModelCardMixin
 from .modeling_aligner import ALLMRecAlignerModel
+from .modeling_utils import damaged_weights
 
 
 LLM_PREFIX = "llm."
@@ -389,8 +391,8 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
         weights = cached_file(pretrained_model_name_or_path, "model.safetensors", **hub)
         try:
             state = load_file(weights)
-        except Exception as error:  # safetensors raises its own error type for damaged headers and data
-            raise OSError(f"{weights} is damaged or not a safetensors file: {error}") from error
+        except SafetensorError as error:
+            raise damaged_weights(weights, error) from error
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [name for name in missing if not is_frozen_llm_weight(name)]
         if missing or unexpected:

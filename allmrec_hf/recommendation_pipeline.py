@@ -18,9 +18,11 @@ import logging
 
 import torch
 from transformers import Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .catalog import Catalog
 from .data.batching import left_pad
+from .modeling_allmrec import ALLMRecForRecommendation
 from .recommendation_batches import RecommendationBatcher
 
 
@@ -135,3 +137,8 @@ class RecommendationPipeline(Pipeline):
             for index in order
         ]
         return ranked[:top_k] if top_k else ranked
+
+
+PIPELINE_REGISTRY.register_pipeline(
+    "recommendation", pipeline_class=RecommendationPipeline, pt_model=ALLMRecForRecommendation
+)

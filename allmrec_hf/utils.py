@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib
+import importlib.abc
+import importlib.util
 import json
 import os
 import re
@@ -138,3 +141,46 @@ def provenance() -> dict:
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
     }
+
+
+def lazy_exports(package: str, exports: dict[str, str]):
+    """A module ``__getattr__`` (PEP 562) that imports each public name from its submodule on first use, as
+    transformers and PEFT do, so that importing a package costs only what its users touch."""
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+
+    return __getattr__
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds ``name`` through the other finders and runs ``action`` right after the module has executed."""
+
+    def __init__(self, name: str, action):
+        self.name = name
+        self.action = action
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # once, and so that the lookup below finds the real module
+        spec = importlib.util.find_spec(fullname)
+        execute = spec.loader.exec_module
+
+        def exec_module(module):
+            execute(module)
+            self.action()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def after_import(name: str, action) -> None:
+    """Run ``action`` once the module ``name`` is imported, by whoever imports it (now, if it already is): how the
+    package registers its pipeline task without importing the heavy `transformers.pipelines` itself."""
+    if name in sys.modules:
+        action()
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, action))

@@ -1,5 +1,6 @@
 """Collaborative-filtering backbones as `PreTrainedModel`s sharing one interface: `item_embeddings()` gives ``E`` and
-`user_representation(input_ids, user_ids)` gives ``x_u``."""
+`user_representation(input_ids, user_ids)` gives ``x_u``. `BACKBONES` is the registry every stage reads: adding a
+backbone is a configuration and a model file here and one entry below."""
 
 from .configuration_gru4rec import GRU4RecConfig
 from .configuration_ncf import NCFConfig
@@ -10,8 +11,14 @@ from .modeling_ncf import NCFModel
 from .modeling_nextitnet import NextItNetModel
 from .modeling_recommender import CFBackboneConfig, CFBackbonePreTrainedModel, RecommenderOutput
 from .modeling_sasrec import SASRecModel
-from .training import BACKBONES
 
+
+BACKBONES = {
+    "sasrec": (SASRecConfig, SASRecModel),
+    "gru4rec": (GRU4RecConfig, GRU4RecModel),
+    "nextitnet": (NextItNetConfig, NextItNetModel),
+    "ncf": (NCFConfig, NCFModel),
+}
 
 __all__ = [
     "BACKBONES",

@@ -1,5 +1,6 @@
 """GRU4Rec configuration."""
 
+from ..configuration_utils import checked_types
 from .modeling_recommender import CFBackboneConfig
 
 
@@ -17,6 +18,7 @@ class GRU4RecConfig(CFBackboneConfig):
 
     model_type = "gru4rec"
 
+    @checked_types
     def __init__(self, num_items=1, hidden_size=50, num_layers=1, dropout=0.2, max_sequence_length=50, **kwargs):
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")

@@ -1,5 +1,6 @@
 """NCF configuration."""
 
+from ..configuration_utils import checked_types
 from .modeling_recommender import CFBackboneConfig
 
 
@@ -17,6 +18,7 @@ class NCFConfig(CFBackboneConfig):
 
     model_type = "ncf"
 
+    @checked_types
     def __init__(
         self, num_items=1, num_users=1, hidden_size=50, tower_layers=1, dropout=0.2, max_sequence_length=50, **kwargs
     ):

@@ -1,5 +1,6 @@
 """NextItNet configuration."""
 
+from ..configuration_utils import checked_types
 from .modeling_recommender import CFBackboneConfig
 
 
@@ -18,6 +19,7 @@ class NextItNetConfig(CFBackboneConfig):
 
     model_type = "nextitnet"
 
+    @checked_types
     def __init__(
         self, num_items=1, hidden_size=50, kernel_size=3, dilations=None, dropout=0.2, max_sequence_length=50, **kwargs
     ):

@@ -1,5 +1,6 @@
 """SASRec configuration."""
 
+from ..configuration_utils import checked_types
 from .modeling_recommender import CFBackboneConfig
 
 
@@ -27,6 +28,7 @@ class SASRecConfig(CFBackboneConfig):
 
     model_type = "sasrec"
 
+    @checked_types
     def __init__(
         self,
         num_items: int = 1,

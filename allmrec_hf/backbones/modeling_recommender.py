@@ -18,7 +18,9 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from ..configuration_utils import ConfigFileErrorsMixin, checked_types
 from ..model_card import ModelCardMixin
+from ..modeling_utils import CheckpointErrorsMixin
 
 
 @dataclass
@@ -37,7 +39,7 @@ class RecommenderOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
 
 
-class CFBackboneConfig(PreTrainedConfig):
+class CFBackboneConfig(ConfigFileErrorsMixin, PreTrainedConfig):
     """Fields every backbone shares.
 
     Args:
@@ -47,6 +49,7 @@ class CFBackboneConfig(PreTrainedConfig):
         dropout (`float`, *optional*, defaults to 0.5): Dropout rate.
     """
 
+    @checked_types
     def __init__(
         self, num_items: int = 1, hidden_size: int = 50, max_sequence_length: int = 50, dropout: float = 0.5, **kwargs
     ):
@@ -63,7 +66,7 @@ class CFBackboneConfig(PreTrainedConfig):
         super().__init__(**kwargs)
 
 
-class CFBackbonePreTrainedModel(ModelCardMixin, PreTrainedModel):
+class CFBackbonePreTrainedModel(CheckpointErrorsMixin, ModelCardMixin, PreTrainedModel):
     """Base class of the backbones: the A-LLMRec interface, the training loss and scoring.
 
     Inputs are left-padded item-id sequences ``input_ids`` of shape ``(batch, length)`` whose last column is the most

@@ -34,23 +34,8 @@ from ..evaluation import per_user_metrics, protocol_metrics, ranking_metrics
 from ..model_card import protocol_card_data
 from ..runs import checkpoint_dir, save_run, train_resuming
 from ..training import StageTrainingArguments, report_quietly
-from .configuration_gru4rec import GRU4RecConfig
-from .configuration_ncf import NCFConfig
-from .configuration_nextitnet import NextItNetConfig
-from .configuration_sasrec import SASRecConfig
-from .modeling_gru4rec import GRU4RecModel
-from .modeling_ncf import NCFModel
-from .modeling_nextitnet import NextItNetModel
+from . import BACKBONES
 from .modeling_recommender import CFBackbonePreTrainedModel
-from .modeling_sasrec import SASRecModel
-
-
-BACKBONES = {
-    "sasrec": (SASRecConfig, SASRecModel),
-    "gru4rec": (GRU4RecConfig, GRU4RecModel),
-    "nextitnet": (NextItNetConfig, NextItNetModel),
-    "ncf": (NCFConfig, NCFModel),
-}
 
 
 logger = logging.getLogger(__name__)

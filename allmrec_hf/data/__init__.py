@@ -1,28 +1,25 @@
-"""Data pipeline: readers for Amazon 2014/2018/2023 and generic logs, preprocessing, the fixed evaluation protocol."""
+"""Data pipeline: readers for Amazon 2014/2018/2023 and generic logs, preprocessing, the fixed evaluation protocol.
 
-from .amazon import read_amazon2014, read_amazon2018, read_amazon2023
-from .errors import DataFormatError, ProblemLog
-from .generic import read_interaction_table, read_sequences
-from .prepare import DataArguments, prepare_dataset
-from .prepared import PreparedDataset
-from .preprocessing import Sequences, build_sequences
-from .raw import RawInteractions
-from .synthetic import SyntheticShop
+Names are imported on first use (reading data needs `datasets` and `pandas`, which a loaded model does not)."""
+
+from ..utils import lazy_exports
 
 
-__all__ = [
-    "DataArguments",
-    "DataFormatError",
-    "PreparedDataset",
-    "ProblemLog",
-    "RawInteractions",
-    "Sequences",
-    "SyntheticShop",
-    "build_sequences",
-    "prepare_dataset",
-    "read_amazon2014",
-    "read_amazon2018",
-    "read_amazon2023",
-    "read_interaction_table",
-    "read_sequences",
-]
+EXPORTS = {
+    "DataArguments": "prepare",
+    "DataFormatError": "errors",
+    "PreparedDataset": "prepared",
+    "ProblemLog": "errors",
+    "RawInteractions": "raw",
+    "Sequences": "preprocessing",
+    "SyntheticShop": "synthetic",
+    "build_sequences": "preprocessing",
+    "prepare_dataset": "prepare",
+    "read_amazon2014": "amazon",
+    "read_amazon2018": "amazon",
+    "read_amazon2023": "amazon",
+    "read_interaction_table": "generic",
+    "read_sequences": "generic",
+}
+__getattr__ = lazy_exports(__name__, EXPORTS)
+__all__ = sorted(EXPORTS)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from datasets import Dataset
 from torch.nn.utils.rnn import pad_sequence
 
 from ..evaluation import target_positions
+
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 def left_pad(sequences: list, length: int) -> torch.LongTensor:
