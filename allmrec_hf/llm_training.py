@@ -77,6 +77,7 @@ def build_recommender_trainer(
             args=args,
             train_dataset=rows,
             data_collator=batcher,
+            processing_class=tokenizer,  # saved with every checkpoint, which then loads and answers on its own
             callbacks=[EpochNegativesCallback(candidates)],
         )
     )
