@@ -46,8 +46,8 @@ for _config_class, _model_class in [
 
 # The pipeline module registers its task when it is imported; it needs transformers.pipelines, so it is imported
 # right after that (if it is itself what imports transformers.pipelines, it is left to finish and register).
-after_import("transformers.pipelines", lambda: importlib.import_module(".recommendation_pipeline", __name__))
-__getattr__ = lazy_exports(__name__, {"RecommendationPipeline": "recommendation_pipeline"})
+after_import("transformers.pipelines", lambda: importlib.import_module(".pipeline_recommendation", __name__))
+__getattr__ = lazy_exports(__name__, {"RecommendationPipeline": "pipeline_recommendation"})
 
 __all__ = [
     "ALLMRecAlignerConfig",

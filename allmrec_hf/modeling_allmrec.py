@@ -267,7 +267,7 @@ class ALLMRecForRecommendation(ALLMRecPreTrainedModel):
         >>> model, tokenizer = ALLMRecForRecommendation.from_stage1("runs/sci-stage1", "smollm2-135m-instruct")
         ```
         """
-        from .tokenization import prepare_tokenizer
+        from .prompts import prepare_tokenizer
 
         dtype = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
         aligner = (

@@ -18,8 +18,8 @@ import torch
 from common import benchmark_arguments, parse_benchmark_arguments, print_result
 
 from allmrec_hf import ALLMRecForRecommendation
+from allmrec_hf.collators import RecommendationBatcher
 from allmrec_hf.data import DataArguments, prepare_dataset
-from allmrec_hf.recommendation_batches import RecommendationBatcher
 
 
 sys.path.insert(0, str(Path(__file__).parent))

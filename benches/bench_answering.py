@@ -22,9 +22,9 @@ from common import benchmark_arguments, parse_benchmark_arguments, print_result
 from transformers import BertConfig
 
 from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, ALLMRecForRecommendation, SASRecConfig
+from allmrec_hf.collators import RecommendationBatcher
 from allmrec_hf.data import DataArguments, prepare_dataset
 from allmrec_hf.llm_reference import load_causal_lm, load_llm_tokenizer
-from allmrec_hf.recommendation_batches import RecommendationBatcher
 
 
 def random_stage1(num_items: int) -> ALLMRecAlignerModel:

@@ -17,9 +17,9 @@ import torch
 from transformers import set_seed
 
 from allmrec_hf import SASRecConfig, SASRecModel
-from allmrec_hf.backbones.training import CFTrainingArguments, build_backbone_trainer
 from allmrec_hf.data import DataArguments, prepare_dataset
-from allmrec_hf.data.batching import training_sequences
+from allmrec_hf.data.negatives import training_sequences
+from allmrec_hf.training.cf import CFTrainingArguments, build_backbone_trainer
 
 
 sys.path.insert(0, str(Path(__file__).parent))

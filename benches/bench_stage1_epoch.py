@@ -19,10 +19,9 @@ from common import benchmark_arguments, parse_benchmark_arguments, print_result
 from transformers import TrainerCallback, set_seed
 
 from allmrec_hf import SASRecConfig, SASRecModel
-from allmrec_hf.aligner_training import AlignerTrainingArguments, build_aligner_trainer
 from allmrec_hf.data import DataArguments, prepare_dataset
-from allmrec_hf.modeling_aligner import ALLMRecAlignerModel
-from allmrec_hf.sentence_encoder import load_sentence_transformer
+from allmrec_hf.modeling_aligner import ALLMRecAlignerModel, load_sentence_transformer
+from allmrec_hf.training.stage1 import AlignerTrainingArguments, build_aligner_trainer
 
 
 SETTINGS = {

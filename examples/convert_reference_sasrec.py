@@ -10,7 +10,7 @@ AutoModel.from_pretrained and never unpickles again.
 from dataclasses import dataclass, field
 
 from allmrec_hf.backbones.convert_reference_sasrec import UnpickleRefused, convert_reference_sasrec
-from allmrec_hf.cli import parse_script_arguments, setup_logging
+from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
 
 
 @dataclass
@@ -36,6 +36,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from allmrec_hf.aligner_training import evaluate_aligner
-from allmrec_hf.backbones.training import evaluate_backbone
-from allmrec_hf.cli import parse_script_arguments, setup_logging
+from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
 from allmrec_hf.data import PreparedDataset
-from allmrec_hf.llm_evaluation import DECODINGS, evaluate_recommender
+from allmrec_hf.decoding import DECODINGS, evaluate_recommender
+from allmrec_hf.training.cf import evaluate_backbone
+from allmrec_hf.training.stage1 import evaluate_aligner
 from allmrec_hf.utils import provenance, write_json_atomic
 
 
@@ -95,6 +95,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

@@ -8,7 +8,7 @@
 
 from dataclasses import dataclass, field
 
-from allmrec_hf.cli import parse_script_arguments, run_script, setup_logging
+from allmrec_hf.commands.cli import parse_script_arguments, run_script, setup_logging
 from allmrec_hf.data import DataArguments, prepare_dataset
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from transformers import AutoModel, AutoTokenizer, pipeline
 
 import allmrec_hf  # noqa: F401  (registers the models and the "recommendation" pipeline)
-from allmrec_hf.cli import setup_logging
+from allmrec_hf.commands.cli import setup_logging
 from allmrec_hf.data import PreparedDataset
-from allmrec_hf.preference import predict_preferences
-from allmrec_hf.reporting import SUMMARY_COLUMNS, SUMMARY_HEADERS, markdown_table, pipeline_summary
+from allmrec_hf.experiments.preference import predict_preferences
+from allmrec_hf.experiments.reporting import SUMMARY_COLUMNS, SUMMARY_HEADERS, markdown_table, pipeline_summary
+from allmrec_hf.experiments.workflow import run_method
 from allmrec_hf.utils import read_json
-from allmrec_hf.workflow import run_method
 
 
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "hub_configs" / "sample.json"
@@ -75,6 +75,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

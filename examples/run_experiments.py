@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 
-from allmrec_hf.cli import setup_logging
+from allmrec_hf.commands.cli import setup_logging
 from allmrec_hf.experiments import ExperimentRunner, all_tables, write_plots
 from allmrec_hf.utils import read_json, write_text_atomic
 
@@ -33,6 +33,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

@@ -12,10 +12,10 @@ randomly initialised LLM is built (and the run says so: its recommendations are 
 import argparse
 import logging
 
-from allmrec_hf.cli import setup_logging
-from allmrec_hf.reporting import SUMMARY_COLUMNS, SUMMARY_HEADERS, markdown_table, pipeline_summary
+from allmrec_hf.commands.cli import setup_logging
+from allmrec_hf.experiments.reporting import SUMMARY_COLUMNS, SUMMARY_HEADERS, markdown_table, pipeline_summary
+from allmrec_hf.experiments.workflow import run_method
 from allmrec_hf.utils import read_json
-from allmrec_hf.workflow import run_method
 
 
 def main(argv=None):
@@ -31,6 +31,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

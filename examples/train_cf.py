@@ -10,8 +10,8 @@ hit@1_warm on the test split (and full-catalog metrics with --full_catalog).
 
 import json
 
-from allmrec_hf.backbones.training import BackboneArguments, CFTrainingArguments, run_backbone_training
-from allmrec_hf.cli import parse_script_arguments, setup_logging
+from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
+from allmrec_hf.training.cf import BackboneArguments, CFTrainingArguments, run_backbone_training
 
 
 def main(argv=None):
@@ -30,6 +30,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

@@ -12,8 +12,8 @@ validation_history: the same scorers on the validation candidates after each epo
 
 import json
 
-from allmrec_hf.aligner_training import AlignerArguments, AlignerTrainingArguments, run_stage1
-from allmrec_hf.cli import parse_script_arguments, setup_logging
+from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
+from allmrec_hf.training.stage1 import AlignerArguments, AlignerTrainingArguments, run_stage1
 
 
 SUMMARY = (
@@ -37,6 +37,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

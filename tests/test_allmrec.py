@@ -7,9 +7,9 @@ from safetensors import safe_open
 from transformers import AutoModel, AutoTokenizer
 
 from allmrec_hf import ALLMRecConfig, ALLMRecForRecommendation
-from allmrec_hf.llm_evaluation import AnswerTrie, evaluate_generation, evaluate_scoring
-from allmrec_hf.llm_training import RecommenderTrainingArguments, build_recommender_trainer
-from allmrec_hf.recommendation_batches import RecommendationBatcher
+from allmrec_hf.collators import RecommendationBatcher
+from allmrec_hf.decoding import AnswerTrie, evaluate_generation, evaluate_scoring
+from allmrec_hf.training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
 
 
 def build(stage1_dir, tiny_llm_dir, **config_kwargs):

@@ -8,15 +8,15 @@ from safetensors import safe_open
 from transformers import AutoModel, AutoTokenizer
 
 from allmrec_hf import ALLMRecForRecommendation
-from allmrec_hf.cross_domain import (
+from allmrec_hf.collators import RecommendationBatcher
+from allmrec_hf.data import DataArguments, prepare_dataset
+from allmrec_hf.experiments import ExperimentRunner, all_tables, write_plots
+from allmrec_hf.experiments.cross_domain import (
     evaluate_recommender_cross_domain,
     evaluate_text_path_cross_domain,
     foreign_joint_embeddings,
 )
-from allmrec_hf.data import DataArguments, prepare_dataset
-from allmrec_hf.experiments import ExperimentRunner, all_tables, write_plots
-from allmrec_hf.preference import item_categories, predict_preferences, preference_agreement
-from allmrec_hf.recommendation_batches import RecommendationBatcher
+from allmrec_hf.experiments.preference import item_categories, predict_preferences, preference_agreement
 
 from .conftest import SAMPLE_DATA_ARGS
 

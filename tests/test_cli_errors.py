@@ -7,7 +7,7 @@ from pathlib import Path
 import prepare_data
 import pytest
 
-from allmrec_hf.cli import run_script
+from allmrec_hf.commands.cli import run_script
 from allmrec_hf.data import DataFormatError
 
 from .conftest import EXAMPLES

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from allmrec_hf.aligner_training import AlignerArguments, AlignerTrainingArguments
-from allmrec_hf.backbones.training import BackboneArguments, CFTrainingArguments
 from allmrec_hf.data.prepare import DataArguments
 from allmrec_hf.experiments.runner import ExperimentSettings
-from allmrec_hf.llm_training import RecommenderArguments, RecommenderTrainingArguments
+from allmrec_hf.experiments.workflow import SECTIONS, EvaluationSettings, parse_section
+from allmrec_hf.training.cf import BackboneArguments, CFTrainingArguments
+from allmrec_hf.training.stage1 import AlignerArguments, AlignerTrainingArguments
+from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments
 from allmrec_hf.utils import read_json
-from allmrec_hf.workflow import SECTIONS, EvaluationSettings, parse_section
 
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "hub_configs").glob("*.json"))

@@ -27,7 +27,7 @@ def test_importing_the_package_imports_none_of_the_heavy_modules():
 
 @pytest.mark.parametrize(
     "first_import",
-    ["from transformers import pipeline", "from allmrec_hf.recommendation_pipeline import RecommendationPipeline"],
+    ["from transformers import pipeline", "from allmrec_hf.pipeline_recommendation import RecommendationPipeline"],
 )
 def test_the_pipeline_task_is_registered_whatever_imports_the_pipelines_first(first_import):
     code = (

@@ -18,7 +18,7 @@ from allmrec_hf.prompts import (
     normalize_title,
     recommendation_prompt,
 )
-from allmrec_hf.tiny_llm import dataset_tokenizer, train_tiny_tokenizer
+from allmrec_hf.testing_utils import dataset_tokenizer, train_tiny_tokenizer
 
 from .conftest import shared_dataset
 

@@ -13,9 +13,9 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from allmrec_hf import ALLMRecForRecommendation
-from allmrec_hf.llm_evaluation import evaluate_generation, evaluate_scoring
+from allmrec_hf.decoding import evaluate_generation, evaluate_scoring
 from allmrec_hf.llm_reference import PACKAGED_LLMS, load_llm_tokenizer
-from allmrec_hf.llm_training import RecommenderTrainingArguments, build_recommender_trainer
+from allmrec_hf.training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
 
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ import pytest
 from transformers import HfArgumentParser
 
 from allmrec_hf import SASRecConfig, SASRecModel
-from allmrec_hf.backbones.training import CFTrainingArguments, build_backbone_trainer
-from allmrec_hf.llm_training import RecommenderArguments, RecommenderTrainingArguments
+from allmrec_hf.training.cf import CFTrainingArguments, build_backbone_trainer
+from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments
 
 
 def test_training_prints_nothing_and_logs_its_figures(sample_dataset, tmp_path, capsys, caplog):

@@ -4,11 +4,12 @@ in every stage."""
 import pytest
 from transformers import TrainerCallback
 
-from allmrec_hf import aligner_training, llm_training
-from allmrec_hf.aligner_training import AlignerArguments, AlignerTrainingArguments, run_stage1
-from allmrec_hf.backbones import training as cf_training
-from allmrec_hf.backbones.training import BackboneArguments, CFTrainingArguments, run_backbone_training
-from allmrec_hf.llm_training import RecommenderArguments, RecommenderTrainingArguments, run_stage2
+from allmrec_hf.training import cf as cf_training
+from allmrec_hf.training import stage1 as stage1_training
+from allmrec_hf.training import stage2 as stage2_training
+from allmrec_hf.training.cf import BackboneArguments, CFTrainingArguments, run_backbone_training
+from allmrec_hf.training.stage1 import AlignerArguments, AlignerTrainingArguments, run_stage1
+from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments, run_stage2
 
 
 class Killed(Exception):
@@ -66,7 +67,11 @@ def stage2_run(paths, output):
     return run_stage2(arguments, training)
 
 
-STAGES = {"cf": (cf_training, cf_run), "stage1": (aligner_training, stage1_run), "stage2": (llm_training, stage2_run)}
+STAGES = {
+    "cf": (cf_training, cf_run),
+    "stage1": (stage1_training, stage1_run),
+    "stage2": (stage2_training, stage2_run),
+}
 FIGURES = ("hit@1", "hit@5", "ndcg@10", "text_hit@1")
 
 

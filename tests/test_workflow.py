@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from allmrec_hf.workflow import STEP_FILE, Workflow, resolve_llm, run_method
+from allmrec_hf.experiments.workflow import STEP_FILE, Workflow, resolve_llm, run_method
 
 from .conftest import SAMPLE_DATA_ARGS
 

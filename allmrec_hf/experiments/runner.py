@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 from transformers import AutoModel, AutoTokenizer
 
-from ..cross_domain import evaluate_recommender_cross_domain, evaluate_text_path_cross_domain
 from ..data.prepared import PreparedDataset
-from ..llm_evaluation import DECODINGS, evaluate_recommender
-from ..llm_training import SENTENCE_TOKENIZER_DIR
-from ..preference import predict_preferences, preference_agreement
-from ..runs import RESULTS_FILE
+from ..decoding import DECODINGS, evaluate_recommender
+from ..training.runs import RESULTS_FILE
+from ..training.stage2 import SENTENCE_TOKENIZER_DIR
 from ..utils import write_json_atomic
-from ..workflow import TINY_RANDOM_LLM, Workflow, parse_section, resolve_llm
+from .cross_domain import evaluate_recommender_cross_domain, evaluate_text_path_cross_domain
+from .preference import predict_preferences, preference_agreement
+from .workflow import TINY_RANDOM_LLM, Workflow, parse_section, resolve_llm
 
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ..reporting import format_value, markdown_table
+from .reporting import format_value, markdown_table
 
 
 CF_NAMES = {"ncf": "NCF", "nextitnet": "NextItNet", "gru4rec": "GRU4Rec", "sasrec": "SASRec"}

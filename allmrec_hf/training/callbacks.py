@@ -1,10 +1,13 @@
-"""How Trainer reports while a stage trains: progress bars on stderr, its figures to the logger, nothing on stdout."""
+"""The stages' Trainer callbacks: per-epoch negatives, and reporting (progress bars on stderr, figures to the logger,
+nothing on stdout)."""
 
 from __future__ import annotations
 
 import logging
 
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+
+from ..data.negatives import EpochNegatives
 
 
 logger = logging.getLogger("allmrec_hf.training")
@@ -37,3 +40,22 @@ def report_quietly(trainer):
         trainer.add_callback(ProgressBars())
     trainer.add_callback(LogsToLogger())
     return trainer
+
+
+class EpochNegativesCallback(TrainerCallback):
+    """Moves the negatives to the epoch Trainer is starting (also right after a resume)."""
+
+    def __init__(self, negatives: EpochNegatives):
+        self.negatives = negatives
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # A persistent worker keeps the copy of the collator it was given, so it would draw epoch 0's negatives
+        # forever; workers that are started anew every epoch copy the current epoch.
+        if args.dataloader_persistent_workers and args.dataloader_num_workers > 0:
+            raise ValueError(
+                "--dataloader_persistent_workers true would keep every data-loading worker at the first epoch's "
+                "negatives: leave it false (workers then restart each epoch and draw that epoch's negatives)"
+            )
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.negatives.set_epoch(int(state.epoch or 0))

@@ -6,21 +6,14 @@ import torch
 from transformers import AutoModel
 
 from allmrec_hf import SASRecConfig, SASRecModel
-from allmrec_hf.backbones.training import (
-    BackboneCollator,
+from allmrec_hf.collators import BackboneCollator, TensorRows, collate_rows, left_pad
+from allmrec_hf.data.negatives import EpochCandidates, EpochNegatives, interaction_keys
+from allmrec_hf.training.cf import (
     CFTrainingArguments,
     backbone_training_rows,
     build_backbone_trainer,
     evaluate_backbone,
     full_catalog_metrics,
-)
-from allmrec_hf.data.batching import (
-    EpochCandidates,
-    EpochNegatives,
-    TensorRows,
-    collate_rows,
-    interaction_keys,
-    left_pad,
 )
 
 

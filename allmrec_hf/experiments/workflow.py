@@ -19,15 +19,15 @@ from dataclasses import asdict, dataclass, field
 
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser
 
-from . import __version__
-from .aligner_training import AlignerArguments, AlignerTrainingArguments, run_stage1
-from .backbones.training import BackboneArguments, CFTrainingArguments, run_backbone_training
-from .data.prepare import DataArguments, prepare_dataset
-from .data.prepared import PreparedDataset
-from .llm_evaluation import DECODINGS, evaluate_recommender
-from .llm_training import RecommenderArguments, RecommenderTrainingArguments, run_stage2
-from .runs import RESULTS_FILE, checkpoint_dir
-from .utils import read_json, write_json_atomic
+from .. import __version__
+from ..data.prepare import DataArguments, prepare_dataset
+from ..data.prepared import PreparedDataset
+from ..decoding import DECODINGS, evaluate_recommender
+from ..training.cf import BackboneArguments, CFTrainingArguments, run_backbone_training
+from ..training.runs import RESULTS_FILE, checkpoint_dir
+from ..training.stage1 import AlignerArguments, AlignerTrainingArguments, run_stage1
+from ..training.stage2 import RecommenderArguments, RecommenderTrainingArguments, run_stage2
+from ..utils import read_json, write_json_atomic
 
 
 logger = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def tiny_random_architecture(llm: str | None) -> str | None:
 def resolve_llm(workflow: Workflow, llm: str | None) -> tuple[str, str | None]:
     """``(llm, step)``: for ``tiny-random[-<architecture>]`` a step builds that random LLM and its folder is the LLM;
     any other reference is used as it is (no step)."""
-    from .tiny_llm import save_tiny_llm
+    from ..testing_utils import save_tiny_llm
 
     if not llm:
         raise ValueError(

@@ -11,18 +11,18 @@ from dataclasses import dataclass, field
 from transformers import AutoTokenizer, Trainer, set_seed
 from transformers.trainer_utils import IntervalStrategy
 
-from .backbones.training import EpochNegativesCallback
-from .catalog import Catalog
-from .configuration_allmrec import ITEM_EMBEDDINGS, LLM_DTYPES
-from .data.batching import EpochCandidates, interaction_keys, training_sequences
-from .data.prepared import PreparedDataset
-from .llm_evaluation import DECODINGS, evaluate_recommender
-from .model_card import protocol_card_data
-from .modeling_allmrec import ALLMRecForRecommendation
-from .prompts import PROMPT_DOMAINS
-from .recommendation_batches import RecommendationBatcher
+from ..collators import RecommendationBatcher
+from ..configuration_allmrec import ITEM_EMBEDDINGS, LLM_DTYPES
+from ..data.negatives import EpochCandidates, interaction_keys, training_sequences
+from ..data.prepared import PreparedDataset
+from ..decoding import DECODINGS, evaluate_recommender
+from ..model_card import protocol_card_data
+from ..modeling_allmrec import ALLMRecForRecommendation
+from ..pipeline_recommendation import Catalog
+from ..prompts import PROMPT_DOMAINS
+from . import StageTrainingArguments, report_quietly
+from .callbacks import EpochNegativesCallback
 from .runs import checkpoint_dir, save_run, train_resuming
-from .training import StageTrainingArguments, report_quietly
 
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Turning prepared splits into tensors once, so training steps only index and never loop over users in Python."""
+"""Training sequences and the negatives drawn against them, per (seed, epoch, row): so training depends on nothing
+else (batch size, shuffling, process count, resumption)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
-
-from ..evaluation import target_positions
 
 
 if TYPE_CHECKING:
     from datasets import Dataset
-
-
-def left_pad(sequences: list, length: int) -> torch.LongTensor:
-    """The last ``length`` items of each sequence, right-aligned in a zero-padded ``(rows, length)`` tensor."""
-    lengths = np.fromiter((len(sequence) for sequence in sequences), dtype=np.int64, count=len(sequences))
-    kept = np.minimum(lengths, length)
-    output = np.zeros((len(sequences), length), dtype=np.int64)
-    if kept.sum():
-        flat = np.concatenate([np.asarray(sequence, dtype=np.int64) for sequence in sequences])
-        rows = np.repeat(np.arange(len(sequences)), kept)
-        within = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
-        source = np.repeat(np.cumsum(lengths) - kept, kept) + within
-        output[rows, length - np.repeat(kept, kept) + within] = flat[source]
-    return torch.from_numpy(output)
 
 
 def training_sequences(split: Dataset) -> list[list[int]]:
@@ -41,87 +25,6 @@ def interaction_keys(sequences: list, num_items: int) -> torch.LongTensor:
     rows = np.repeat(np.arange(len(sequences), dtype=np.int64), lengths)
     items = np.concatenate([np.asarray(sequence, dtype=np.int64) for sequence in sequences]) if sequences else rows
     return torch.from_numpy(np.unique(rows * (num_items + 1) + items))
-
-
-class TensorRows(torch.utils.data.Dataset):
-    """Rows of precomputed tensors that share their first dimension; an item is a dict of row slices.
-
-    ``sequence_columns`` are left-padded ``(rows, max_length)`` item-id columns whose rows are returned without their
-    padding (at least one position), so a sampler can group rows by length (``len(item["input_ids"])``) and
-    `collate_rows` pads each batch only to its own longest row.
-    """
-
-    def __init__(self, sequence_columns: tuple[str, ...] = (), **columns: torch.Tensor):
-        sizes = {name: len(column) for name, column in columns.items()}
-        if len(set(sizes.values())) != 1:
-            raise ValueError(f"columns differ in length: {sizes}")
-        self.columns = columns
-        self.sequence_columns = sequence_columns
-        if sequence_columns:
-            first = columns[sequence_columns[0]]
-            self.starts = (first.shape[1] - (first != 0).sum(1)).clamp(max=first.shape[1] - 1)
-
-    def __len__(self) -> int:
-        return len(next(iter(self.columns.values())))
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        row = {name: column[index] for name, column in self.columns.items()}
-        for name in self.sequence_columns:
-            row[name] = row[name][self.starts[index] :]
-        return row
-
-    def lengths(self) -> list[int]:
-        width = self.columns[self.sequence_columns[0]].shape[1]
-        return (width - self.starts).tolist()
-
-
-def collate_rows(features: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Stack rows; 1-D columns of unequal lengths (trimmed sequences) are left-padded to the batch's longest."""
-    batch = {}
-    for name in features[0]:
-        values = [feature[name] for feature in features]
-        if values[0].dim() == 1 and len({len(value) for value in values}) > 1:
-            batch[name] = pad_sequence(values, batch_first=True, padding_value=0, padding_side="left")
-        else:
-            batch[name] = torch.stack(values)
-    return batch
-
-
-def by_length(rows: TensorRows) -> TensorRows:
-    """The same rows ordered by sequence length, so sequential evaluation batches carry little padding (metrics do
-    not depend on row order)."""
-    order = torch.argsort(torch.tensor(rows.lengths()), stable=True)
-    return TensorRows(rows.sequence_columns, **{name: column[order] for name, column in rows.columns.items()})
-
-
-@torch.no_grad()
-def map_rows(rows: TensorRows, function, batch_size: int = 1024, device=None) -> torch.Tensor:
-    """Apply ``function`` to batches of ``rows`` grouped by length (little padding) and return the outputs, one per
-    row, in the rows' original order."""
-    order = (
-        torch.argsort(torch.tensor(rows.lengths()), stable=True) if rows.sequence_columns else torch.arange(len(rows))
-    )
-    outputs = []
-    for start in range(0, len(rows), batch_size):
-        batch = collate_rows([rows[int(index)] for index in order[start : start + batch_size]])
-        outputs.append(function({name: value.to(device) for name, value in batch.items()}).float().cpu())
-    stacked = torch.cat(outputs)
-    restored = torch.empty_like(stacked)
-    restored[order] = stacked
-    return restored
-
-
-def candidate_rows(split: Dataset, max_length: int) -> TensorRows:
-    """Scoring rows of a split: the history window, the stored candidates and the target's index among them."""
-    candidates = torch.tensor(split["candidates"], dtype=torch.long)
-    targets = torch.tensor(split["target"], dtype=torch.long)
-    return TensorRows(
-        ("input_ids",),
-        input_ids=left_pad(split["history"], max_length),
-        candidate_ids=candidates,
-        labels=torch.from_numpy(target_positions(candidates, targets)).long(),
-        user_ids=torch.tensor(split["user_id"], dtype=torch.long),
-    )
 
 
 class EpochNegatives:

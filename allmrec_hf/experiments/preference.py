@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .llm_evaluation import _batcher, _batches
+from ..decoding import _batcher, _batches
 
 
 _SEPARATORS = re.compile(r"[,|>/;]")

@@ -12,30 +12,27 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, set_seed
+from transformers import EarlyStoppingCallback, Trainer, set_seed
 from transformers.trainer_utils import IntervalStrategy
 
-from ..data.batching import (
-    EpochNegatives,
-    TensorRows,
-    by_length,
-    candidate_rows,
-    collate_rows,
-    interaction_keys,
-    left_pad,
-    map_rows,
-    training_sequences,
-)
+from ..backbones import BACKBONES
+from ..backbones.modeling_recommender import CFBackbonePreTrainedModel
+from ..collators import BackboneCollator, TensorRows, by_length, left_pad, map_rows
+from ..data.negatives import EpochNegatives, interaction_keys, training_sequences
 from ..data.prepared import PreparedDataset
-from ..evaluation import per_user_metrics, protocol_metrics, ranking_metrics
+from ..evaluation import per_user_metrics, protocol_metrics, ranking_metrics, target_positions
 from ..model_card import protocol_card_data
-from ..runs import checkpoint_dir, save_run, train_resuming
-from ..training import StageTrainingArguments, report_quietly
-from . import BACKBONES
-from .modeling_recommender import CFBackbonePreTrainedModel
+from . import StageTrainingArguments, report_quietly
+from .callbacks import EpochNegativesCallback
+from .runs import checkpoint_dir, save_run, train_resuming
+
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 logger = logging.getLogger(__name__)
@@ -52,40 +49,6 @@ def backbone_training_rows(split, max_length: int, num_items: int) -> tuple[Tens
         row=torch.arange(len(sequences)),
     )
     return rows, interaction_keys(sequences, num_items)
-
-
-class BackboneCollator:
-    """Stacks rows; for training rows, adds the epoch's negative of every real position and drops the row index."""
-
-    def __init__(self, negatives: EpochNegatives | None):
-        self.negatives = negatives
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        batch = collate_rows(features)
-        rows = batch.pop("row", None)
-        if "positive_ids" in batch:
-            negatives = self.negatives(rows, batch["positive_ids"].shape[1])
-            batch["negative_ids"] = negatives.masked_fill(batch["positive_ids"] == 0, 0)
-        return batch
-
-
-class EpochNegativesCallback(TrainerCallback):
-    """Moves the negatives to the epoch Trainer is starting (also right after a resume)."""
-
-    def __init__(self, negatives: EpochNegatives):
-        self.negatives = negatives
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        # A persistent worker keeps the copy of the collator it was given, so it would draw epoch 0's negatives
-        # forever; workers that are started anew every epoch copy the current epoch.
-        if args.dataloader_persistent_workers and args.dataloader_num_workers > 0:
-            raise ValueError(
-                "--dataloader_persistent_workers true would keep every data-loading worker at the first epoch's "
-                "negatives: leave it false (workers then restart each epoch and draw that epoch's negatives)"
-            )
-
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.negatives.set_epoch(int(state.epoch or 0))
 
 
 @dataclass
@@ -287,3 +250,16 @@ def run_backbone_training(args: BackboneArguments, training_args: CFTrainingArgu
         settings = {"model": vars(args), "training": training_args.to_dict()}
         save_run(output_dir, model, results, settings, keep_checkpoints=args.keep_checkpoints)
     return results
+
+
+def candidate_rows(split: Dataset, max_length: int) -> TensorRows:
+    """Scoring rows of a split: the history window, the stored candidates and the target's index among them."""
+    candidates = torch.tensor(split["candidates"], dtype=torch.long)
+    targets = torch.tensor(split["target"], dtype=torch.long)
+    return TensorRows(
+        ("input_ids",),
+        input_ids=left_pad(split["history"], max_length),
+        candidate_ids=candidates,
+        labels=torch.from_numpy(target_positions(candidates, targets)).long(),
+        user_ids=torch.tensor(split["user_id"], dtype=torch.long),
+    )

@@ -1,12 +1,97 @@
-"""Rows of a prepared split -> LLM batches: prompts with placeholders, soft-token item ids and answers."""
+"""Batches for Trainer: precomputed tensor rows and the collators of the three stages (the CF backbone's, stage 1's
+and stage 2's prompt batches), over one padding helper."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from .configuration_allmrec import ALLMRecConfig
-from .data.batching import EpochCandidates, left_pad
+from .data.negatives import EpochCandidates, EpochNegatives
 from .prompts import answer_token_ids, cap_titles, preference_prompt, recommendation_prompt
+
+
+def left_pad(sequences: list, length: int) -> torch.LongTensor:
+    """The last ``length`` items of each sequence, right-aligned in a zero-padded ``(rows, length)`` tensor."""
+    lengths = np.fromiter((len(sequence) for sequence in sequences), dtype=np.int64, count=len(sequences))
+    kept = np.minimum(lengths, length)
+    output = np.zeros((len(sequences), length), dtype=np.int64)
+    if kept.sum():
+        flat = np.concatenate([np.asarray(sequence, dtype=np.int64) for sequence in sequences])
+        rows = np.repeat(np.arange(len(sequences)), kept)
+        within = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
+        source = np.repeat(np.cumsum(lengths) - kept, kept) + within
+        output[rows, length - np.repeat(kept, kept) + within] = flat[source]
+    return torch.from_numpy(output)
+
+
+class TensorRows(torch.utils.data.Dataset):
+    """Rows of precomputed tensors that share their first dimension; an item is a dict of row slices.
+
+    ``sequence_columns`` are left-padded ``(rows, max_length)`` item-id columns whose rows are returned without their
+    padding (at least one position), so a sampler can group rows by length (``len(item["input_ids"])``) and
+    `collate_rows` pads each batch only to its own longest row.
+    """
+
+    def __init__(self, sequence_columns: tuple[str, ...] = (), **columns: torch.Tensor):
+        sizes = {name: len(column) for name, column in columns.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"columns differ in length: {sizes}")
+        self.columns = columns
+        self.sequence_columns = sequence_columns
+        if sequence_columns:
+            first = columns[sequence_columns[0]]
+            self.starts = (first.shape[1] - (first != 0).sum(1)).clamp(max=first.shape[1] - 1)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        row = {name: column[index] for name, column in self.columns.items()}
+        for name in self.sequence_columns:
+            row[name] = row[name][self.starts[index] :]
+        return row
+
+    def lengths(self) -> list[int]:
+        width = self.columns[self.sequence_columns[0]].shape[1]
+        return (width - self.starts).tolist()
+
+
+def collate_rows(features: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack rows; 1-D columns of unequal lengths (trimmed sequences) are left-padded to the batch's longest."""
+    batch = {}
+    for name in features[0]:
+        values = [feature[name] for feature in features]
+        if values[0].dim() == 1 and len({len(value) for value in values}) > 1:
+            batch[name] = pad_sequence(values, batch_first=True, padding_value=0, padding_side="left")
+        else:
+            batch[name] = torch.stack(values)
+    return batch
+
+
+def by_length(rows: TensorRows) -> TensorRows:
+    """The same rows ordered by sequence length, so sequential evaluation batches carry little padding (metrics do
+    not depend on row order)."""
+    order = torch.argsort(torch.tensor(rows.lengths()), stable=True)
+    return TensorRows(rows.sequence_columns, **{name: column[order] for name, column in rows.columns.items()})
+
+
+@torch.no_grad()
+def map_rows(rows: TensorRows, function, batch_size: int = 1024, device=None) -> torch.Tensor:
+    """Apply ``function`` to batches of ``rows`` grouped by length (little padding) and return the outputs, one per
+    row, in the rows' original order."""
+    order = (
+        torch.argsort(torch.tensor(rows.lengths()), stable=True) if rows.sequence_columns else torch.arange(len(rows))
+    )
+    outputs = []
+    for start in range(0, len(rows), batch_size):
+        batch = collate_rows([rows[int(index)] for index in order[start : start + batch_size]])
+        outputs.append(function({name: value.to(device) for name, value in batch.items()}).float().cpu())
+    stacked = torch.cat(outputs)
+    restored = torch.empty_like(stacked)
+    restored[order] = stacked
+    return restored
 
 
 IGNORE_INDEX = -100
@@ -143,3 +228,57 @@ class RecommendationBatcher:
             )
             batch["candidate_answer_lengths"] = torch.tensor([[len(answer) for answer in row] for row in answers])
         return {name: value for name, value in batch.items() if value is not None}
+
+
+class BackboneCollator:
+    """Stacks rows; for training rows, adds the epoch's negative of every real position and drops the row index."""
+
+    def __init__(self, negatives: EpochNegatives | None):
+        self.negatives = negatives
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        batch = collate_rows(features)
+        rows = batch.pop("row", None)
+        if "positive_ids" in batch:
+            negatives = self.negatives(rows, batch["positive_ids"].shape[1])
+            batch["negative_ids"] = negatives.masked_fill(batch["positive_ids"] == 0, 0)
+        return batch
+
+
+class AlignerCollator:
+    """Adds one negative per user and the texts of the batch's distinct items (or their precomputed embeddings,
+    when the sentence encoder is frozen): the positives', followed by the negatives' with ``negative_texts``."""
+
+    def __init__(
+        self,
+        negatives: EpochNegatives,
+        text_input_ids=None,
+        text_lengths=None,
+        frozen_text_embeddings=None,
+        *,
+        negative_texts: bool,
+    ):
+        if frozen_text_embeddings is None and text_input_ids is None:
+            raise ValueError("pass either the tokenised catalog or precomputed text embeddings")
+        self.negatives = negatives
+        self.text_input_ids = text_input_ids
+        self.text_lengths = text_lengths
+        self.frozen_text_embeddings = frozen_text_embeddings
+        self.negative_texts = negative_texts
+
+    def __call__(self, features):
+        batch = collate_rows(features)
+        rows = batch.pop("row")
+        batch["negative_ids"] = self.negatives(rows)[:, 0]
+        items = batch["positive_ids"]
+        if self.negative_texts:
+            items = torch.cat([items, batch["negative_ids"]])
+        if self.frozen_text_embeddings is not None:
+            batch["text_embeddings"] = self.frozen_text_embeddings[items]
+            return batch
+        distinct, batch["text_index"] = torch.unique(items, return_inverse=True)
+        lengths = self.text_lengths[distinct]
+        width = int(lengths.max())
+        batch["text_input_ids"] = self.text_input_ids[distinct, :width]
+        batch["text_attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        return batch

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
 
-from .utils import atomic_directory, provenance, write_json_atomic
+from ..utils import atomic_directory, provenance, write_json_atomic
 
 
 logger = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .aligner_training import catalog_texts
-from .evaluation import protocol_metrics
-from .llm_evaluation import evaluate_scoring
-from .modeling_aligner import ALLMRecAlignerModel
+from ..decoding import evaluate_scoring
+from ..evaluation import protocol_metrics
+from ..modeling_aligner import ALLMRecAlignerModel
+from ..training.stage1 import catalog_texts
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from transformers import HfArgumentParser
 
-from .utils import read_json
+from ..utils import read_json
 
 
 def parse_script_arguments(dataclass_types: tuple, sections: tuple[str, ...], argv: list[str] | None = None):

