@@ -21,6 +21,7 @@ from .backbones import (
     SASRecConfig,
     SASRecModel,
 )
+from .baselines import TextOnlyConfig, TextOnlyRecommender
 from .configuration_aligner import ALLMRecAlignerConfig
 from .configuration_allmrec import ALLMRecConfig
 from .modeling_aligner import ALLMRecAlignerModel
@@ -40,6 +41,7 @@ for _config_class, _model_class in [
     *BACKBONES.values(),
     (ALLMRecAlignerConfig, ALLMRecAlignerModel),
     (ALLMRecConfig, ALLMRecForRecommendation),
+    (TextOnlyConfig, TextOnlyRecommender),
 ]:
     _register(_config_class, _model_class)
 
@@ -63,4 +65,6 @@ __all__ = [
     "RecommendationPipeline",
     "SASRecConfig",
     "SASRecModel",
+    "TextOnlyConfig",
+    "TextOnlyRecommender",
 ]

@@ -7,22 +7,29 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from .configuration_allmrec import ALLMRecConfig
 from .data.negatives import EpochCandidates, EpochNegatives
 from .prompts import answer_token_ids, cap_titles, preference_prompt, recommendation_prompt
 
 
-def left_pad(sequences: list, length: int) -> torch.LongTensor:
-    """The last ``length`` items of each sequence, right-aligned in a zero-padded ``(rows, length)`` tensor."""
-    lengths = np.fromiter((len(sequence) for sequence in sequences), dtype=np.int64, count=len(sequences))
-    kept = np.minimum(lengths, length)
-    output = np.zeros((len(sequences), length), dtype=np.int64)
+def pad(rows: list, value: int = 0, side: str = "left", length: int | None = None) -> torch.LongTensor:
+    """Rows of ids as one ``(rows, width)`` tensor, filled with ``value`` on ``side``.
+
+    ``width`` is ``length`` when given (a row longer than it keeps its last ``length`` ids when padded on the left,
+    as a history window keeps the most recent items, its first when padded on the right), else the longest row.
+    """
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+    width = int(length if length is not None else lengths.max(initial=0))
+    kept = np.minimum(lengths, width)
+    output = np.full((len(rows), width), value, dtype=np.int64)
     if kept.sum():
-        flat = np.concatenate([np.asarray(sequence, dtype=np.int64) for sequence in sequences])
-        rows = np.repeat(np.arange(len(sequences)), kept)
+        flat = np.concatenate([np.asarray(row, dtype=np.int64) for row in rows])
+        row_of = np.repeat(np.arange(len(rows)), kept)
         within = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
-        source = np.repeat(np.cumsum(lengths) - kept, kept) + within
-        output[rows, length - np.repeat(kept, kept) + within] = flat[source]
+        first = np.cumsum(lengths) - lengths + (lengths - kept if side == "left" else 0)
+        column = within + (width - np.repeat(kept, kept) if side == "left" else 0)
+        output[row_of, column] = flat[np.repeat(first, kept) + within]
     return torch.from_numpy(output)
 
 
@@ -97,29 +104,25 @@ def map_rows(rows: TensorRows, function, batch_size: int = 1024, device=None) ->
 IGNORE_INDEX = -100
 
 
-def pad_rows(rows: list[list[int]], value: int, side: str) -> torch.LongTensor:
-    width = max((len(row) for row in rows), default=0)
-    padded = [
-        ([value] * (width - len(row)) + row) if side == "left" else (row + [value] * (width - len(row)))
-        for row in rows
-    ]
-    return torch.tensor(padded, dtype=torch.long).view(len(rows), width)
-
-
 class RecommendationBatcher:
-    """Builds A-LLMRec batches from rows with ``history``, ``candidates``, ``target`` and ``user_id``.
+    """Builds the prompt batches of an LLM recommender from rows with ``history``, ``candidates``, ``target`` and
+    ``user_id``: the prompt with its placeholders and the inputs of the soft tokens the config uses (item ids for
+    ``[HistoryEmb]``/``[CandidateEmb]``, the CF history window for ``[UserRep]``), and the answers.
 
     Titles are capped at ``config.max_title_tokens`` and every catalog answer (the quoted title followed by EOS) is
-    tokenised once at construction; prompts are tokenised per batch. ``with_answers`` appends each row's target answer after its prompt (training layout, with
-    ``labels``); ``with_candidate_answers`` adds every candidate's answer tokens (for likelihood scoring).
+    tokenised once at construction; prompts are tokenised per batch.
 
     Args:
         tokenizer: A tokenizer prepared by `prepare_tokenizer`.
         titles (`list[str]`): Title of every item id (index 0 is padding).
-        config (`ALLMRecConfig`): Prompt domain, history length, number of candidates, soft-token switches.
-        cf_max_length (`int`): History window of the CF backbone (for ``x_u``).
+        config (`LLMPromptConfig`): The prompt (domain, history length, candidates, title cap, soft tokens).
+        cf_window (`int`, *optional*): History window of the CF backbone, for ``x_u`` (models with a user token).
+        with_answers (`bool`, *optional*, defaults to `True`): Append each row's target answer after its prompt
+            (the training layout ``[left padding][prompt][answer][right padding]``) with ``labels``: the answer
+            tokens aligned with the last columns, or with ``causal_lm_labels`` as long as ``input_ids`` (-100 over
+            the prompt, as a `transformers` causal LM computes its own loss), with ``position_ids``.
+        with_candidate_answers (`bool`, *optional*): Add every candidate's answer tokens (for candidate scoring).
         prompt (`str`, *optional*, defaults to `"recommendation"`): ``"recommendation"`` or ``"preference"``.
-        missing_title (`str`, *optional*, defaults to `"No Title"`): Written for an item without a title.
         strict_candidates (`bool`, *optional*, defaults to `True`):
             Require exactly ``config.num_candidates`` candidates per row, as the model was trained with.
         training_candidates (`EpochCandidates`, *optional*):
@@ -131,28 +134,38 @@ class RecommendationBatcher:
         self,
         tokenizer,
         titles: list[str],
-        config: ALLMRecConfig,
-        cf_max_length: int,
+        config,
+        cf_window: int | None = None,
         with_answers: bool = True,
         with_candidate_answers: bool = False,
         prompt: str = "recommendation",
-        missing_title: str = "No Title",
         strict_candidates: bool = True,
         training_candidates: EpochCandidates | None = None,
+        causal_lm_labels: bool = False,
     ):
         if prompt not in ("recommendation", "preference"):
             raise ValueError(f"prompt must be 'recommendation' or 'preference', got {prompt!r}")
+        if config.use_user_token and cf_window is None:
+            raise ValueError("a prompt with the user token needs the CF backbone's window (cf_window)")
         self.tokenizer = tokenizer
-        self.titles = cap_titles(tokenizer, [title or missing_title for title in titles], config.max_title_tokens)
+        self.titles = cap_titles(
+            tokenizer, [title or config.missing_title for title in titles], config.max_title_tokens
+        )
         self.config = config
-        self.cf_max_length = cf_max_length
+        self.cf_window = cf_window
         self.with_answers = with_answers
         self.with_candidate_answers = with_candidate_answers
         self.prompt = prompt
         self.strict_candidates = strict_candidates
         self.training_candidates = training_candidates
+        self.causal_lm_labels = causal_lm_labels
         self.answer_ids = answer_token_ids(tokenizer, self.titles)
         self.context = getattr(config.llm_config.get_text_config(), "max_position_embeddings", None)
+
+    @classmethod
+    def for_model(cls, model, tokenizer, titles: list[str], **options) -> RecommendationBatcher:
+        """A batcher for ``model``'s prompt (its config and CF window)."""
+        return cls(tokenizer, titles, model.config, model.cf_window, **options)
 
     def prompt_text(self, history: list[int], candidates: list[int]) -> str:
         config = self.config
@@ -177,57 +190,67 @@ class RecommendationBatcher:
                 raise ValueError(
                     f"user {feature.get('user', feature.get('user_id'))}: the prompt holds {len(ids)} tokens and "
                     f"answers reach {longest_answer}, beyond the LLM's {self.context} positions; lower "
-                    "--max_title_tokens (now {}) or --history_length".format(self.config.max_title_tokens)
+                    f"--max_title_tokens (now {self.config.max_title_tokens}) or --history_length"
                 )
+
+    def candidates_of(self, features: list[dict]) -> list[list[int]]:
+        if self.training_candidates is not None:
+            return self.training_candidates.candidates(
+                torch.tensor([feature["row"] for feature in features]),
+                torch.tensor([feature["target"] for feature in features]),
+            ).tolist()
+        candidates = [list(feature["candidates"]) for feature in features]
+        if self.prompt == "recommendation" and self.strict_candidates:
+            for feature, row in zip(features, candidates):
+                if len(row) != self.config.num_candidates:
+                    raise ValueError(
+                        f"user {feature.get('user_id')} has {len(row)} candidates but the model prompts with "
+                        f"num_candidates={self.config.num_candidates}"
+                    )
+        return candidates
+
+    def soft_token_inputs(self, features, histories, candidates) -> dict[str, torch.Tensor]:
+        """The inputs of the soft tokens the prompt holds (none for a text-only prompt)."""
+        inputs = {}
+        if self.config.item_tokens:
+            inputs["history_item_ids"] = pad(histories, 0, "right")
+            if self.prompt == "recommendation":
+                inputs["candidate_item_ids"] = torch.tensor(candidates, dtype=torch.long)
+        if self.config.use_user_token:
+            inputs["cf_input_ids"] = pad([feature["history"] for feature in features], 0, "left", self.cf_window)
+            inputs["user_ids"] = torch.tensor([feature["user_id"] for feature in features], dtype=torch.long)
+        return inputs
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         config = self.config
         histories = [list(feature["history"])[-config.history_length :] for feature in features]
-        if self.training_candidates is not None:
-            candidates = self.training_candidates.candidates(
-                torch.tensor([feature["row"] for feature in features]),
-                torch.tensor([feature["target"] for feature in features]),
-            ).tolist()
-        else:
-            candidates = [list(feature["candidates"]) for feature in features]
-        if self.prompt == "recommendation" and self.strict_candidates:
-            for feature, row in zip(features, candidates):
-                if len(row) != config.num_candidates:
-                    raise ValueError(
-                        f"user {feature.get('user_id')} has {len(row)} candidates but the model prompts with "
-                        f"num_candidates={config.num_candidates}"
-                    )
+        candidates = self.candidates_of(features)
         prompts = [self.prompt_text(history, row) for history, row in zip(histories, candidates)]
         prompt_ids = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         self.check_context(features, prompt_ids)
-        pad = config.llm_pad_token_id
-        batch = {
-            "history_item_ids": pad_rows(histories, 0, "right"),
-            "candidate_item_ids": torch.tensor(candidates, dtype=torch.long)
-            if self.prompt == "recommendation"
-            else None,
-            "cf_input_ids": left_pad([feature["history"] for feature in features], self.cf_max_length),
-            "user_ids": torch.tensor([feature["user_id"] for feature in features], dtype=torch.long),
-        }
-        prompts_padded = pad_rows(prompt_ids, pad, "left")
-        prompt_mask = pad_rows([[1] * len(ids) for ids in prompt_ids], 0, "left")
+        pad_id = config.llm_pad_token_id
+        batch = self.soft_token_inputs(features, histories, candidates)
+        batch["input_ids"] = pad(prompt_ids, pad_id, "left")
+        batch["attention_mask"] = pad([[1] * len(ids) for ids in prompt_ids], 0, "left")
         if self.with_answers:
             answers = [self.answer_ids[feature["target"]] for feature in features]
-            batch["input_ids"] = torch.cat([prompts_padded, pad_rows(answers, pad, "right")], 1)
+            labels = pad(answers, IGNORE_INDEX, "right")
+            if self.causal_lm_labels:
+                labels = torch.cat([torch.full_like(batch["input_ids"], IGNORE_INDEX), labels], 1)
+            batch["input_ids"] = torch.cat([batch["input_ids"], pad(answers, pad_id, "right")], 1)
             batch["attention_mask"] = torch.cat(
-                [prompt_mask, pad_rows([[1] * len(a) for a in answers], 0, "right")], 1
+                [batch["attention_mask"], pad([[1] * len(a) for a in answers], 0, "right")], 1
             )
-            batch["labels"] = pad_rows(answers, IGNORE_INDEX, "right")
-        else:
-            batch["input_ids"], batch["attention_mask"] = prompts_padded, prompt_mask
+            batch["labels"] = labels
+            if self.causal_lm_labels:
+                batch["position_ids"] = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)
         if self.with_candidate_answers:
             answers = [[self.answer_ids[item] for item in row] for row in candidates]
-            width = max(len(answer) for row in answers for answer in row)
-            batch["candidate_answer_ids"] = torch.tensor(
-                [[a + [pad] * (width - len(a)) for a in row] for row in answers]
+            batch["candidate_answer_ids"] = torch.stack(
+                [pad(row, pad_id, "right", max(map(len, sum(answers, [])))) for row in answers]
             )
             batch["candidate_answer_lengths"] = torch.tensor([[len(answer) for answer in row] for row in answers])
-        return {name: value for name, value in batch.items() if value is not None}
+        return batch
 
 
 class BackboneCollator:

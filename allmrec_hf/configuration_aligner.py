@@ -34,7 +34,7 @@ TABLE_11_COEFFICIENTS = {
     "beauty": (0.5, 0.2),
     "toys": (0.5, 0.2),
 }
-TEXT_ENCODER_TRAINING = ("full", "frozen", "top_layers")
+SENTENCE_ENCODER_TRAINING = ("full", "frozen", "top_layers")
 LOSS_AGGREGATIONS = ("positives", "mean", "sum")
 
 
@@ -76,10 +76,10 @@ class ALLMRecAlignerConfig(ConfigFileErrorsMixin, PreTrainedConfig):
             of the MSE over the positives and the MSE over the negatives (reference).
         detach_text_target (`bool`, *optional*, defaults to `True`):
             The text reconstruction target ``Q_i`` carries no gradient into the sentence encoder (reference).
-        text_encoder_training (`str`, *optional*, defaults to `"full"`):
+        sentence_encoder_training (`str`, *optional*, defaults to `"full"`):
             ``"full"`` fine-tunes the sentence encoder (paper), ``"frozen"`` keeps it fixed (Table 6 ablation),
-            ``"top_layers"`` fine-tunes only its last ``text_encoder_trainable_layers`` layers.
-        text_encoder_trainable_layers (`int`, *optional*, defaults to 0): Layers trained with ``"top_layers"``.
+            ``"top_layers"`` fine-tunes only its last ``sentence_encoder_trainable_layers`` layers.
+        sentence_encoder_trainable_layers (`int`, *optional*, defaults to 0): Layers trained with ``"top_layers"``.
         use_matching_loss / use_reconstruction_losses / use_recommendation_loss (`bool`):
             Ablation switches of paper Table 6; all on by default.
         preset (`str`, *optional*): Name of the preset the settings came from (``"paper"`` or ``"official"``).
@@ -105,24 +105,29 @@ class ALLMRecAlignerConfig(ConfigFileErrorsMixin, PreTrainedConfig):
         score: str = "dot",
         loss_aggregation: str = "positives",
         detach_text_target: bool = True,
-        text_encoder_training: str = "full",
-        text_encoder_trainable_layers: int = 0,
+        sentence_encoder_training: str = "full",
+        sentence_encoder_trainable_layers: int = 0,
         use_matching_loss: bool = True,
         use_reconstruction_losses: bool = True,
         use_recommendation_loss: bool = True,
         preset: str | None = "paper",
         **kwargs,
     ):
+        # Checkpoints saved before these fields were named after the sentence encoder they describe.
+        sentence_encoder_training = kwargs.pop("text_encoder_training", sentence_encoder_training)
+        sentence_encoder_trainable_layers = kwargs.pop(
+            "text_encoder_trainable_layers", sentence_encoder_trainable_layers
+        )
         if score not in ("dot", "mean"):
             raise ValueError(f"score must be 'dot' or 'mean', got {score!r}")
         if loss_aggregation not in LOSS_AGGREGATIONS:
             raise ValueError(f"loss_aggregation must be one of {LOSS_AGGREGATIONS}, got {loss_aggregation!r}")
-        if text_encoder_training not in TEXT_ENCODER_TRAINING:
+        if sentence_encoder_training not in SENTENCE_ENCODER_TRAINING:
             raise ValueError(
-                f"text_encoder_training must be one of {TEXT_ENCODER_TRAINING}, got {text_encoder_training!r}"
+                f"sentence_encoder_training must be one of {SENTENCE_ENCODER_TRAINING}, got {sentence_encoder_training!r}"
             )
-        if text_encoder_training == "top_layers" and text_encoder_trainable_layers < 1:
-            raise ValueError("text_encoder_training='top_layers' needs text_encoder_trainable_layers >= 1")
+        if sentence_encoder_training == "top_layers" and sentence_encoder_trainable_layers < 1:
+            raise ValueError("sentence_encoder_training='top_layers' needs sentence_encoder_trainable_layers >= 1")
         if latent_size < 1 or max_text_length < 2:
             raise ValueError("latent_size must be positive and max_text_length at least 2")
         if alpha < 0 or beta < 0:
@@ -145,8 +150,8 @@ class ALLMRecAlignerConfig(ConfigFileErrorsMixin, PreTrainedConfig):
         self.score = score
         self.loss_aggregation = loss_aggregation
         self.detach_text_target = detach_text_target
-        self.text_encoder_training = text_encoder_training
-        self.text_encoder_trainable_layers = text_encoder_trainable_layers
+        self.sentence_encoder_training = sentence_encoder_training
+        self.sentence_encoder_trainable_layers = sentence_encoder_trainable_layers
         self.use_matching_loss = use_matching_loss
         self.use_reconstruction_losses = use_reconstruction_losses
         self.use_recommendation_loss = use_recommendation_loss

@@ -1,4 +1,5 @@
-"""Configuration of stage 2 (paper section 4.2): `ALLMRecForRecommendation`."""
+"""Configuration of stage 2 (paper section 4.2): `ALLMRecForRecommendation`, over the fields every LLM recommender of
+this package shares with the text-only baselines (`LLMPromptConfig`)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,15 @@ QUANTIZATIONS = (None, "8bit", "4bit")
 SCORE_NORMALIZATIONS = ("sum", "mean")
 
 
-class ALLMRecConfig(ConfigFileErrorsMixin, PreTrainedConfig):
-    """Configuration of `ALLMRecForRecommendation`.
+class LLMPromptConfig(ConfigFileErrorsMixin, PreTrainedConfig):
+    """What an LLM that answers the recommendation prompt needs: the LLM by reference and the prompt.
 
     The frozen LLM is referenced, never stored: ``llm_name_or_path`` (a Hub id, an absolute folder or a packaged name
     such as ``smollm2-135m-instruct``), ``llm_gguf_file``, ``llm_revision``, ``llm_dtype`` and ``llm_quantization``
-    say how `from_pretrained` fetches it (see `allmrec_hf.llm_reference`); ``llm_config`` records its architecture
-    (for the projector width and for building a random LLM in tests).
+    say how `from_pretrained` fetches it (see `allmrec_hf.llm_reference`); ``llm_config`` records its architecture.
+    Generation settings live in the model's `GenerationConfig` (``generation_config.json``).
 
     Args:
-        aligner_config (`ALLMRecAlignerConfig` or `dict`): The stage-1 model (CF backbone, autoencoders, text encoder).
         llm_config (`PreTrainedConfig` or `dict`): Config of the causal LLM.
         llm_name_or_path (`str`, *optional*): Where `from_pretrained` loads the LLM from.
         llm_gguf_file (`str`, *optional*): The GGUF file inside ``llm_name_or_path`` (a folder or Hub repository).
@@ -37,40 +37,18 @@ class ALLMRecConfig(ConfigFileErrorsMixin, PreTrainedConfig):
         max_title_tokens (`int`, *optional*): Longest title, in LLM tokens, written in the prompt and expected as the
             answer: longer titles are cut at the last word boundary within the cap. Candidate titles dominate the
             prompt (20 of them), so the cap sets the prompt length and with it the cost of every step.
+        missing_title (`str`, *optional*, defaults to `"No Title"`): Written for an item without a title.
         num_candidates (`int`, *optional*, defaults to 20): Candidate titles in the prompt.
-        item_embeddings (`str`, *optional*, defaults to `"joint"`):
-            The item soft tokens: ``joint`` (``e_i``, and ``q_i`` for items without interactions; the paper),
-            ``text`` (``q_i`` for every item: A-LLMRec (SBERT)), ``cf`` (the CF embeddings ``E_i`` projected
-            directly: MLP-LLM), ``random`` (a fixed random table: Table 7 row 4) or ``none`` (no item soft tokens:
-            Table 7 row 3).
-        use_user_token (`bool`, *optional*, defaults to `True`): Put the user soft token first (Table 7 row 2: off).
-        generation_max_new_tokens (`int`, *optional*, defaults to 64): Generation budget for an answer.
-        generation_repetition_penalty (`float`, *optional*, defaults to 1.5): Greedy generation's penalty (reference).
         score_normalization (`str`, *optional*):
             Candidate scoring by the ``sum`` or the length-normalised ``mean`` of the answer's token log-likelihoods;
             unset until evaluation picks one on the validation split and stores it here (the pipeline then ranks as
             the reported metrics did; ``sum`` while unset).
-        soft_token_scale (`float`, *optional*, defaults to 1.0):
-            Multiplier of the projector outputs before they enter the LLM. 1.0 is the paper (the projectors learn
-            the scale); `from_stage1(soft_token_scale="text")` sets the RMS of the LLM's own input token
-            embeddings, so soft tokens start at the scale of text tokens (Gemma's embedding layer multiplies text
-            embeddings by sqrt(hidden); OPT's and Llama's do not).
-        user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
         llm_pad_token_id / llm_eos_token_id (`int`): The tokenizer's padding and end-of-sequence ids.
-        llm_adapter (`str`, *optional*):
-            ``"lora"`` fine-tunes the LLM through LoRA adapters (the TALLRec baseline); A-LLMRec itself has none.
-        lora_rank / lora_alpha / lora_dropout / lora_target_modules: The LoRA settings (TALLRec: 8, 16, 0.05,
-            the attention query and value projections).
-        card_data (`dict`, *optional*): Training metadata (data, protocol, metrics) for the generated model card.
     """
-
-    model_type = "allmrec"
-    sub_configs = {"aligner_config": ALLMRecAlignerConfig, "llm_config": AutoConfig}
 
     @checked_types
     def __init__(
         self,
-        aligner_config=None,
         llm_config=None,
         llm_name_or_path: str | None = None,
         llm_gguf_file: str | None = None,
@@ -80,47 +58,25 @@ class ALLMRecConfig(ConfigFileErrorsMixin, PreTrainedConfig):
         prompt_domain: str = "item",
         history_length: int = 10,
         max_title_tokens: int | None = None,
+        missing_title: str = "No Title",
         num_candidates: int = 20,
-        item_embeddings: str = "joint",
-        use_user_token: bool = True,
-        generation_max_new_tokens: int = 64,
-        generation_repetition_penalty: float = 1.5,
         score_normalization: str | None = None,
-        soft_token_scale: float = 1.0,
-        user_token_id: int | None = None,
-        history_token_id: int | None = None,
-        candidate_token_id: int | None = None,
         llm_pad_token_id: int | None = None,
         llm_eos_token_id: int | None = None,
-        llm_adapter: str | None = None,
-        lora_rank: int = 8,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.05,
-        lora_target_modules: list[str] | None = None,
-        card_data: dict | None = None,
         **kwargs,
     ):
-        if llm_adapter not in (None, "lora"):
-            raise ValueError(f"llm_adapter must be None or 'lora', got {llm_adapter!r}")
         if prompt_domain not in PROMPT_DOMAINS:
             raise ValueError(f"prompt_domain must be one of {sorted(PROMPT_DOMAINS)}, got {prompt_domain!r}")
-        if item_embeddings not in ITEM_EMBEDDINGS:
-            raise ValueError(f"item_embeddings must be one of {ITEM_EMBEDDINGS}, got {item_embeddings!r}")
         if llm_dtype not in LLM_DTYPES:
             raise ValueError(f"llm_dtype must be one of {LLM_DTYPES}, got {llm_dtype!r}")
         if llm_quantization not in QUANTIZATIONS:
             raise ValueError(f"llm_quantization must be one of {QUANTIZATIONS}, got {llm_quantization!r}")
         if score_normalization not in (None, *SCORE_NORMALIZATIONS):
             raise ValueError(f"score_normalization must be 'sum' or 'mean', got {score_normalization!r}")
-        if history_length < 1 or num_candidates < 2 or generation_max_new_tokens < 1:
-            raise ValueError("history_length and generation_max_new_tokens must be >= 1 and num_candidates >= 2")
+        if history_length < 1 or num_candidates < 2:
+            raise ValueError("history_length must be >= 1 and num_candidates >= 2")
         if max_title_tokens is not None and max_title_tokens < 1:
             raise ValueError(f"max_title_tokens must be >= 1 (or None: no cap), got {max_title_tokens}")
-        if not soft_token_scale > 0:
-            raise ValueError(f"soft_token_scale must be positive, got {soft_token_scale}")
-        if generation_repetition_penalty <= 0:
-            raise ValueError(f"generation_repetition_penalty must be positive, got {generation_repetition_penalty}")
-        self.aligner_config = sub_config(aligner_config, ALLMRecAlignerConfig)
         self.llm_config = sub_config(llm_config)
         self.llm_name_or_path = llm_name_or_path
         self.llm_gguf_file = llm_gguf_file
@@ -130,30 +86,77 @@ class ALLMRecConfig(ConfigFileErrorsMixin, PreTrainedConfig):
         self.prompt_domain = prompt_domain
         self.history_length = history_length
         self.max_title_tokens = max_title_tokens
+        self.missing_title = missing_title
         self.num_candidates = num_candidates
+        self.score_normalization = score_normalization
+        self.llm_pad_token_id = llm_pad_token_id
+        self.llm_eos_token_id = llm_eos_token_id
+        super().__init__(**kwargs)
+
+    # What the prompt holds besides text (A-LLMRec overrides both).
+    use_user_token = False
+    item_tokens = False
+
+    @property
+    def llm_hidden_size(self) -> int:
+        return self.llm_config.get_text_config().hidden_size
+
+
+class ALLMRecConfig(LLMPromptConfig):
+    """Configuration of `ALLMRecForRecommendation`: the fields of `LLMPromptConfig` and those of A-LLMRec.
+
+    Args:
+        aligner_config (`ALLMRecAlignerConfig` or `dict`): The stage-1 model (CF backbone, autoencoders, sentence
+            encoder).
+        item_embeddings (`str`, *optional*, defaults to `"joint"`):
+            The item soft tokens: ``joint`` (``e_i``, and ``q_i`` for items without interactions; the paper),
+            ``text`` (``q_i`` for every item: A-LLMRec (SBERT)), ``cf`` (the CF embeddings ``E_i`` projected
+            directly: MLP-LLM), ``random`` (a fixed random table: Table 7 row 4) or ``none`` (no item soft tokens:
+            Table 7 row 3).
+        use_user_token (`bool`, *optional*, defaults to `True`): Put the user soft token first (Table 7 row 2: off).
+        user_projector_activation / item_projector_activation (`str`, *optional*, defaults to `"leaky_relu"` /
+            `"gelu"`): The activations of ``F_U`` and ``F_I``, as in the reference implementation.
+        soft_token_scale (`float`, *optional*, defaults to 1.0):
+            Multiplier of the projector outputs before they enter the LLM. 1.0 is the paper (the projectors learn
+            the scale); `from_stage1(soft_token_scale="text")` sets the RMS of the LLM's own input token
+            embeddings, so soft tokens start at the scale of text tokens (Gemma's embedding layer multiplies text
+            embeddings by sqrt(hidden); OPT's and Llama's do not).
+        user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
+        kwargs: The fields of `LLMPromptConfig`.
+    """
+
+    model_type = "allmrec"
+    sub_configs = {"aligner_config": ALLMRecAlignerConfig, "llm_config": AutoConfig}
+
+    @checked_types
+    def __init__(
+        self,
+        aligner_config=None,
+        item_embeddings: str = "joint",
+        use_user_token: bool = True,
+        user_projector_activation: str = "leaky_relu",
+        item_projector_activation: str = "gelu",
+        soft_token_scale: float = 1.0,
+        user_token_id: int | None = None,
+        history_token_id: int | None = None,
+        candidate_token_id: int | None = None,
+        **kwargs,
+    ):
+        if item_embeddings not in ITEM_EMBEDDINGS:
+            raise ValueError(f"item_embeddings must be one of {ITEM_EMBEDDINGS}, got {item_embeddings!r}")
+        if not soft_token_scale > 0:
+            raise ValueError(f"soft_token_scale must be positive, got {soft_token_scale}")
+        self.aligner_config = sub_config(aligner_config, ALLMRecAlignerConfig)
         self.item_embeddings = item_embeddings
         self.use_user_token = use_user_token
-        self.generation_max_new_tokens = generation_max_new_tokens
-        self.generation_repetition_penalty = generation_repetition_penalty
-        self.score_normalization = score_normalization
+        self.user_projector_activation = user_projector_activation
+        self.item_projector_activation = item_projector_activation
         self.soft_token_scale = soft_token_scale
         self.user_token_id = user_token_id
         self.history_token_id = history_token_id
         self.candidate_token_id = candidate_token_id
-        self.llm_pad_token_id = llm_pad_token_id
-        self.llm_eos_token_id = llm_eos_token_id
-        self.llm_adapter = llm_adapter
-        self.lora_rank = lora_rank
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_target_modules = list(lora_target_modules) if lora_target_modules else ["q_proj", "v_proj"]
-        self.card_data = dict(card_data or {})
         super().__init__(**kwargs)
 
     @property
     def item_tokens(self) -> bool:
         return self.item_embeddings != "none"
-
-    @property
-    def llm_hidden_size(self) -> int:
-        return self.llm_config.get_text_config().hidden_size

@@ -1,16 +1,21 @@
-"""Scoring A-LLMRec on the stored candidates, three ways.
+"""How an LLM recommender answers on the stored candidates: the answering modes, as a registry (`DECODINGS`).
 
+- ``score``: the log-likelihood of every candidate's answer after the prompt (the prompt read once, all answers in
+  one more pass), summed or length-normalised: a full ranking, so Hit@1/5/10 and NDCG@5/10 (the reference cannot
+  rank: its issue #11). The normalisation is picked on the validation split.
 - ``generate``: greedy decoding as in the paper; the answer is matched to a candidate by exact normalised title
   (``hit@1``) and by the reference's lenient substring rule (``hit@1_lenient``). No ranking, so Hit@1 only.
-- ``score``: the log-likelihood of every candidate's answer after the prompt (the prompt is encoded once and its
-  cache shared by all candidates), summed or length-normalised: a full ranking, so Hit@1/5/10 and NDCG@5/10 (the
-  reference cannot rank: its issue #11). The normalisation is picked on the validation split.
 - ``constrained``: greedy decoding restricted to the candidates' answers by a prefix trie; it always names a
   candidate.
+
+Adding a mode is one function ``(model, tokenizer, dataset, split, **its options) -> metrics`` and one entry in
+`DECODINGS`; `evaluate_recommender` passes each mode the options it takes.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 
 import numpy as np
@@ -22,32 +27,25 @@ from .evaluation import per_user_record, popularity_breakdown, protocol_metrics
 from .prompts import exact_hit, lenient_hit, named_candidates
 
 
-DECODINGS = ("generate", "score", "constrained")
-
-
 def timing(seconds: float, users: int, batch_size: int) -> dict:
     batches = max(1, -(-users // batch_size))
     return {"seconds": round(seconds, 2), "seconds_per_batch": round(seconds / batches, 4), "batch_size": batch_size}
 
 
-def _batches(model, rows, batcher: RecommendationBatcher, batch_size: int, description: str):
+def prompt_batches(model, rows, batcher: RecommendationBatcher, batch_size: int, description: str, prompt_inputs=None):
+    """``(features, batch)`` of ``rows`` in order, on the LLM's device, each batch with ``prompt_inputs`` added (extra
+    `embed_prompt` inputs: ``item_embedding_path``, another catalog's ``item_table``, ``user_representations``)."""
     device = model.llm.get_input_embeddings().weight.device
+    model.eval()
     for start in tqdm(range(0, len(rows), batch_size), desc=description, disable=len(rows) <= batch_size):
         features = rows.select(range(start, min(start + batch_size, len(rows)))).to_list()
         batch = {name: value.to(device) for name, value in batcher(features).items()}
-        yield features, batch
+        yield features, {**batch, **(prompt_inputs or {})}
 
 
-def _batcher(model, tokenizer, dataset, **options) -> RecommendationBatcher:
-    return RecommendationBatcher(
-        tokenizer,
-        dataset.titles,
-        model.config,
-        model.aligner.cf_backbone.config.max_sequence_length,
-        with_answers=False,
-        missing_title=model.config.aligner_config.missing_title,
-        **options,
-    )
+def path_inputs(item_embedding_path: str | None) -> dict | None:
+    """The prompt inputs that make a model read ``item_embedding_path`` (``"text"``: A-LLMRec (SBERT))."""
+    return {"item_embedding_path": item_embedding_path} if item_embedding_path else None
 
 
 class AnswerTrie:
@@ -72,29 +70,15 @@ class AnswerTrie:
         return tokens or [fallback]
 
 
-def candidate_scores(
-    model,
-    tokenizer,
-    dataset,
-    split: str,
-    batch_size: int = 8,
-    max_users=None,
-    item_embedding_path=None,
-    user_representation=None,
-):
-    """Summed answer log-likelihoods and answer lengths of every candidate, ``(users, candidates)`` each.
-
-    ``user_representation`` (shape ``(d,)``), when given, stands in for every user's ``x_u`` (cross-domain)."""
+def candidate_scores(model, tokenizer, dataset, split: str, batch_size: int = 8, max_users=None, prompt_inputs=None):
+    """Summed answer log-likelihoods and answer lengths of every candidate, ``(users, candidates)`` each, and the
+    rows scored."""
     rows = dataset.sample_rows(split, max_users)
-    batcher = _batcher(model, tokenizer, dataset, with_candidate_answers=True)
+    batcher = RecommendationBatcher.for_model(
+        model, tokenizer, dataset.titles, with_answers=False, with_candidate_answers=True
+    )
     sums, counts = [], []
-    model.eval()
-    for _, batch in _batches(model, rows, batcher, batch_size, f"scoring {split}"):
-        batch["item_embedding_path"] = item_embedding_path
-        if user_representation is not None:
-            batch["user_representations"] = user_representation.to(batch["input_ids"].device).expand(
-                len(batch["input_ids"]), -1
-            )
+    for _, batch in prompt_batches(model, rows, batcher, batch_size, f"scoring {split}", prompt_inputs):
         total, length = model.score_answers(
             batch, batch.pop("candidate_answer_ids"), batch.pop("candidate_answer_lengths")
         )
@@ -111,8 +95,7 @@ def evaluate_scoring(
     normalization=None,
     batch_size=8,
     max_users=None,
-    item_embedding_path=None,
-    user_representation=None,
+    prompt_inputs=None,
     validation_users=None,
     per_user=False,
 ) -> dict:
@@ -124,14 +107,7 @@ def evaluate_scoring(
     normalization = normalization or model.config.score_normalization
     if normalization is None:
         validation_sums, validation_counts, validation_rows = candidate_scores(
-            model,
-            tokenizer,
-            dataset,
-            "validation",
-            batch_size,
-            validation_users or max_users,
-            item_embedding_path,
-            user_representation,
+            model, tokenizer, dataset, "validation", batch_size, validation_users or max_users, prompt_inputs
         )
         quality = {
             name: protocol_metrics(scores, validation_rows["candidates"], validation_rows["target"])["ndcg@10"]
@@ -140,9 +116,7 @@ def evaluate_scoring(
         normalization = max(quality, key=lambda name: (quality[name], name == "sum"))
         model.config.score_normalization = normalization
     started = time.perf_counter()
-    sums, counts, rows = candidate_scores(
-        model, tokenizer, dataset, split, batch_size, max_users, item_embedding_path, user_representation
-    )
+    sums, counts, rows = candidate_scores(model, tokenizer, dataset, split, batch_size, max_users, prompt_inputs)
     seconds = time.perf_counter() - started
     scores = sums if normalization == "sum" else sums / counts
     users = rows["user_id"] if per_user else None
@@ -160,20 +134,18 @@ def evaluate_generation(
     constrained=False,
     batch_size=8,
     max_users=None,
-    item_embedding_path=None,
+    prompt_inputs=None,
     keep_predictions=False,
     per_user=False,
 ) -> dict:
     """Hit@1 of greedy (optionally trie-constrained) generation, exact and lenient, overall and cold/warm; with
     ``per_user`` each user's exact and lenient Hit@1 too, with ``keep_predictions`` each answer."""
     rows = dataset.sample_rows(split, max_users)
-    batcher = _batcher(model, tokenizer, dataset)
+    batcher = RecommendationBatcher.for_model(model, tokenizer, dataset.titles, with_answers=False)
     eos, pad = model.config.llm_eos_token_id, model.config.llm_pad_token_id
     started = time.perf_counter()
     exact, lenient, named, predictions = [], [], [], []
-    model.eval()
-    for features, batch in _batches(model, rows, batcher, batch_size, f"generating {split}"):
-        batch["item_embedding_path"] = item_embedding_path
+    for features, batch in prompt_batches(model, rows, batcher, batch_size, f"generating {split}", prompt_inputs):
         options = {}
         if constrained:
             tries = [AnswerTrie([batcher.answer_ids[item] for item in f["candidates"]]) for f in features]
@@ -214,14 +186,22 @@ def evaluate_generation(
     return results
 
 
+DECODINGS = {
+    "score": evaluate_scoring,
+    "generate": evaluate_generation,
+    "constrained": functools.partial(evaluate_generation, constrained=True),
+}
+
+
 def evaluate_recommender(model, tokenizer, dataset, decoding: str, split: str = "test", **options) -> dict:
-    """Dispatch to the three answering modes."""
+    """Score ``split`` with the answering mode ``decoding``, passing it the ``options`` it takes (``batch_size``,
+    ``max_users``, ``prompt_inputs``, ``per_user``; ``normalization`` and ``validation_users`` for scoring,
+    ``keep_predictions`` for generation)."""
     if decoding not in DECODINGS:
-        raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
-    if decoding == "score":
-        options.pop("keep_predictions", None)
-        return {"decoding": decoding, **evaluate_scoring(model, tokenizer, dataset, split, **options)}
+        raise ValueError(f"decoding must be one of {list(DECODINGS)}, got {decoding!r}")
+    mode = DECODINGS[decoding]
+    taken = inspect.signature(mode).parameters
     return {
         "decoding": decoding,
-        **evaluate_generation(model, tokenizer, dataset, split, decoding == "constrained", **options),
+        **mode(model, tokenizer, dataset, split, **{k: v for k, v in options.items() if k in taken}),
     }

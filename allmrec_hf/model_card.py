@@ -1,5 +1,5 @@
 """Model cards written on every ``save_pretrained`` (and so on ``push_to_hub``), from the config and the training
-metadata the scripts store in ``config.card_data``."""
+metadata the scripts set as ``model.card_data`` (kept in ``card_data.json`` beside the weights, not in the config)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import os
 import tempfile
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers.utils import cached_file
 
 from .llm_reference import base_model_of, describe_reference
-from .utils import write_text_atomic
+from .utils import read_json, write_json_atomic, write_text_atomic
+
+
+CARD_DATA_FILE = "card_data.json"
 
 
 CITATION = """@inproceedings{kim2024allmrec,
@@ -23,35 +27,51 @@ DESCRIPTIONS = {
     "allmrec": "A-LLMRec (KDD 2024): a frozen LLM recommending through soft tokens projected from a frozen CF model "
     "and the stage-1 joint collaborative-text embeddings. Only the two projectors were trained; the LLM is not "
     "stored here and is loaded by reference from `{llm}`.",
+    "allmrec_text_only": "A text-only LLM recommender, a baseline of A-LLMRec (KDD 2024): {method}. The prompt lists "
+    "the user's history and the candidate titles without soft tokens; the LLM is loaded by reference from `{llm}`.",
     "allmrec_aligner": "Stage 1 of A-LLMRec (KDD 2024): item and text autoencoders aligning a frozen {cf} with item "
     "text encoded by `{text}`. Holds the joint embeddings of the catalog and scores candidates without an LLM.",
 }
 BACKBONE_DESCRIPTION = "A {name} collaborative-filtering model, usable as the frozen CF backbone of A-LLMRec."
+TEXT_ONLY_METHODS = {
+    "llm_only": "LLM-Only, the frozen LLM as it is (nothing trained)",
+    "tallrec": "TALLRec, the LLM fine-tuned through LoRA adapters (a PEFT adapter folder: "
+    "`PeftModel.from_pretrained(llm, folder)` loads it)",
+}
+
+
+def _llm_components(config) -> dict[str, str]:
+    """The rows every LLM recommender's card shares: the LLM and the prompt."""
+    return {
+        "LLM (frozen, by reference)": f"`{describe_reference(config.llm_name_or_path, config.llm_gguf_file)}` "
+        f"({config.llm_dtype}" + (f", {config.llm_quantization}" if config.llm_quantization else "") + ")",
+        "Prompt domain": config.prompt_domain,
+        "History / candidates in the prompt": f"{config.history_length} / {config.num_candidates}",
+        "Title cap (LLM tokens)": str(config.max_title_tokens or "none"),
+        "Candidate scoring": f"{config.score_normalization or 'sum'} of the answer's token log-likelihoods",
+        "Training candidates": "the target and fresh negatives drawn per (seed, epoch, user); evaluation uses the "
+        "candidates stored with the data",
+    }
 
 
 def _components(config) -> dict[str, str]:
     model_type = config.model_type
+    if model_type == "allmrec_text_only":
+        return {"Method": config.method, **_llm_components(config)}
     if model_type == "allmrec":
         aligner = config.aligner_config
         return {
-            "LLM (frozen, by reference)": f"`{describe_reference(config.llm_name_or_path, config.llm_gguf_file)}` "
-            f"({config.llm_dtype}" + (f", {config.llm_quantization}" if config.llm_quantization else "") + ")",
+            **_llm_components(config),
             "CF backbone (frozen)": aligner.cf_config.model_type,
-            "Text encoder": f"`{aligner.sentence_encoder_name_or_path}`",
-            "Prompt domain": config.prompt_domain,
+            "Sentence encoder": f"`{aligner.sentence_encoder_name_or_path}`",
             "Item soft tokens": config.item_embeddings,
             "User soft token": str(config.use_user_token),
             "Soft-token scale": f"{config.soft_token_scale:.4g}",
-            "History / candidates in the prompt": f"{config.history_length} / {config.num_candidates}",
-            "Title cap (LLM tokens)": str(config.max_title_tokens or "none"),
-            "Candidate scoring": f"{config.score_normalization or 'sum'} of the answer's token log-likelihoods",
-            "Training candidates": "the target and fresh negatives drawn per (seed, epoch, user); evaluation uses "
-            "the candidates stored with the data",
         }
     if model_type == "allmrec_aligner":
         return {
             "CF backbone (frozen)": config.cf_config.model_type,
-            "Text encoder": f"`{config.sentence_encoder_name_or_path}` ({config.text_encoder_training})",
+            "Sentence encoder": f"`{config.sentence_encoder_name_or_path}` ({config.sentence_encoder_training})",
             "Joint embedding size d'": str(config.latent_size),
             "alpha / beta": f"{config.alpha} / {config.beta}",
             "Preset": str(config.preset),
@@ -67,9 +87,8 @@ def _components(config) -> dict[str, str]:
 HEADLINE_METRICS = ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm")
 
 
-def card_metadata(config) -> ModelCardData:
+def card_metadata(config, card: dict) -> ModelCardData:
     """The card's Hub metadata: library, licence, tags, base model, dataset and the headline test metrics."""
-    card = dict(getattr(config, "card_data", None) or {})
     model_type = config.model_type
     dataset = card.get("dataset")
     results = card.get("results") or {}
@@ -86,7 +105,7 @@ def card_metadata(config) -> ModelCardData:
         for name in HEADLINE_METRICS
         if dataset and isinstance(results.get(name), (int, float))
     ]
-    base_model = base_model_of(config.llm_name_or_path) if model_type == "allmrec" else None
+    base_model = base_model_of(getattr(config, "llm_name_or_path", None))
     return ModelCardData(
         library_name="allmrec_hf",
         license=card.get("license", "apache-2.0"),
@@ -98,13 +117,15 @@ def card_metadata(config) -> ModelCardData:
     )
 
 
-def render_model_card(config) -> ModelCard:
-    """The README.md of a saved model: Hub metadata, what the model is, its data, protocol and results."""
-    card = dict(getattr(config, "card_data", None) or {})
+def render_model_card(config, card: dict | None = None) -> ModelCard:
+    """The README.md of a saved model: Hub metadata, what the model is, its data, protocol and results (``card``:
+    the training metadata of `protocol_card_data`)."""
+    card = dict(card or {})
     model_type = config.model_type
-    if model_type == "allmrec":
+    if model_type in ("allmrec", "allmrec_text_only"):
         description = DESCRIPTIONS[model_type].format(
-            llm=describe_reference(config.llm_name_or_path, config.llm_gguf_file)
+            llm=describe_reference(config.llm_name_or_path, config.llm_gguf_file),
+            method=TEXT_ONLY_METHODS.get(getattr(config, "method", None), ""),
         )
     elif model_type == "allmrec_aligner":
         description = DESCRIPTIONS[model_type].format(
@@ -142,7 +163,9 @@ def render_model_card(config) -> ModelCard:
             f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
             for name, value in results.items()
         ]
-    loader = "ALLMRecForRecommendation" if model_type == "allmrec" else "AutoModel"
+    loader = {"allmrec": "ALLMRecForRecommendation", "allmrec_text_only": "TextOnlyRecommender"}.get(
+        model_type, "AutoModel"
+    )
     lines += [
         "",
         "## Usage",
@@ -163,7 +186,7 @@ def render_model_card(config) -> ModelCard:
         "```",
         "",
     ]
-    return ModelCard(f"---\n{card_metadata(config).to_yaml()}\n---\n\n" + "\n".join(lines))
+    return ModelCard(f"---\n{card_metadata(config, card).to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
 def protocol_card_data(dataset, data_dir: str, results: dict, training: dict | None = None) -> dict:
@@ -189,14 +212,32 @@ def protocol_card_data(dataset, data_dir: str, results: dict, training: dict | N
 
 
 class ModelCardMixin:
-    """Writes the generated card as ``README.md`` next to the weights on every ``save_pretrained``, and uploads it on
-    ``push_to_hub`` (transformers' own upload would replace it with a generic card, as sentence-transformers also
-    avoids)."""
+    """Writes the generated card as ``README.md`` (and its metadata as ``card_data.json``) next to the weights on every
+    ``save_pretrained``, reads the metadata back in ``from_pretrained``, and uploads the card on ``push_to_hub``
+    (transformers' own upload would replace it with a generic card, as sentence-transformers also avoids)."""
+
+    card_data: dict = {}
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            write_text_atomic(os.path.join(save_directory, "README.md"), str(render_model_card(self.config)))
+            self.save_card(save_directory)
+
+    def save_card(self, folder) -> None:
+        if self.card_data:
+            write_json_atomic(os.path.join(folder, CARD_DATA_FILE), self.card_data)
+        write_text_atomic(os.path.join(folder, "README.md"), str(render_model_card(self.config, self.card_data)))
+
+    def load_card_data(self, name_or_path, **hub_kwargs) -> None:
+        path = cached_file(name_or_path, CARD_DATA_FILE, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+        self.card_data = read_json(path) if path else {}
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        hub = {name: kwargs[name] for name in ("revision", "subfolder", "token", "cache_dir") if name in kwargs}
+        model.load_card_data(pretrained_model_name_or_path, **hub)
+        return model
 
     def push_to_hub(
         self,

@@ -160,7 +160,7 @@ class SentenceEncoder(nn.Module):
         """``"full"`` trains everything, ``"frozen"`` nothing, ``"top_layers"`` only the last ``top_layers``
         transformer layers and everything after the transformer."""
         if mode not in ("full", "frozen", "top_layers"):
-            raise ValueError(f"text encoder training must be 'full', 'frozen' or 'top_layers', got {mode!r}")
+            raise ValueError(f"sentence encoder training must be 'full', 'frozen' or 'top_layers', got {mode!r}")
         self.requires_grad_(mode == "full")
         if mode == "top_layers":
             layers = self.transformer_layers()
@@ -229,7 +229,7 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         self.register_buffer("mean_user_representation", torch.zeros(item_size))
         self.post_init()
         self.cf_backbone.requires_grad_(False)
-        self.sentence_encoder.set_trainable(config.text_encoder_training, config.text_encoder_trainable_layers)
+        self.sentence_encoder.set_trainable(config.sentence_encoder_training, config.sentence_encoder_trainable_layers)
         self.cf_backbone.eval()
 
     @classmethod
@@ -258,11 +258,13 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         # noises x_u during training but not at inference); a frozen sentence encoder likewise.
         super().train(mode)
         self.cf_backbone.eval()
-        if self.config.text_encoder_training == "frozen":
+        if self.config.sentence_encoder_training == "frozen":
             self.sentence_encoder.eval()
         return self
 
-    def _logit(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def recommendation_logit(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The logit of eq. 5: the dot product (paper) or the mean of the products (reference) of ``x_u`` and a
+        decoded item embedding."""
         products = users * items
         return products.sum(-1) if self.config.score == "dot" else products.mean(-1)
 
@@ -331,8 +333,8 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         item_reconstruction = self._mse(decoded_items[:aligned], items[:aligned])
         text_reconstruction = self._mse(decoded_texts, text_target)
         decoded_positive, decoded_negative = decoded_items.chunk(2)
-        positive_logits = self._logit(user_representations, decoded_positive)
-        negative_logits = self._logit(user_representations, decoded_negative)
+        positive_logits = self.recommendation_logit(user_representations, decoded_positive)
+        negative_logits = self.recommendation_logit(user_representations, decoded_negative)
         recommendation = F.binary_cross_entropy_with_logits(
             positive_logits, torch.ones_like(positive_logits)
         ) + F.binary_cross_entropy_with_logits(negative_logits, torch.zeros_like(negative_logits))
@@ -467,5 +469,10 @@ class ALLMRecAlignerModel(ALLMRecAlignerPreTrainedModel):
         self, user_representations: torch.Tensor, candidate_ids: torch.LongTensor, path: str = "joint"
     ):
         """The LLM-free recommender of stage 1: ``x_u · f_I^dec(e_i)`` (``q_i`` on the text path)."""
-        decoded = self.item_decoder(self.catalog_embeddings(candidate_ids, path))
-        return self._logit(user_representations.unsqueeze(1), decoded)
+        return self.score_latents(user_representations, self.catalog_embeddings(candidate_ids, path))
+
+    @torch.no_grad()
+    def score_latents(self, user_representations: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """``x_u · f_I^dec(z)`` of every row's latent item embeddings ``z`` (``(users, candidates, d')``), e.g. the
+        ``q_i`` of another catalog's items."""
+        return self.recommendation_logit(user_representations.unsqueeze(1), self.item_decoder(latents))

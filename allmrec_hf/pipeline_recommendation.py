@@ -24,7 +24,7 @@ from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.utils import cached_file
 
-from .collators import RecommendationBatcher, left_pad
+from .collators import RecommendationBatcher, pad
 from .modeling_allmrec import ALLMRecForRecommendation
 from .prompts import normalize_title
 from .utils import write_text_atomic
@@ -94,14 +94,12 @@ class RecommendationPipeline(Pipeline):
     def __init__(self, *args, catalog: Catalog | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.catalog = catalog or Catalog.load(self.model.name_or_path)
-        self.batcher = RecommendationBatcher(
+        self.batcher = RecommendationBatcher.for_model(
+            self.model,
             self.tokenizer,
             self.catalog.titles,
-            self.model.config,
-            self.model.aligner.cf_backbone.config.max_sequence_length,
             with_answers=False,
             with_candidate_answers=True,
-            missing_title=self.model.config.aligner_config.missing_title,
             strict_candidates=False,
         )
 
@@ -146,7 +144,7 @@ class RecommendationPipeline(Pipeline):
         aligner = self.model.aligner
         if not history:
             return aligner.mean_user_representation.unsqueeze(0)
-        window = left_pad([history], aligner.cf_backbone.config.max_sequence_length).to(aligner.device)
+        window = pad([history], 0, "left", aligner.cf_backbone.config.max_sequence_length).to(aligner.device)
         with torch.no_grad():
             return aligner.cf_backbone.user_representation(
                 window, torch.zeros(1, dtype=torch.long, device=aligner.device)

@@ -163,20 +163,18 @@ def lenient_hit(answer: str, target_title: str) -> bool:
     return target_title.lower() in inside
 
 
-def prepare_tokenizer(tokenizer) -> dict[str, int]:
-    """Add the placeholder tokens as special tokens (so they are never split or merged), make sure a padding token
-    exists (GPT-2 and Llama have none: EOS serves), pad on the left; return the ids `ALLMRecConfig` records."""
-    tokenizer.add_tokens([USER_TOKEN, HISTORY_TOKEN, CANDIDATE_TOKEN], special_tokens=True)
+def prepare_tokenizer(tokenizer, placeholders: bool = True) -> dict[str, int]:
+    """Make sure a padding token exists (GPT-2 and Llama have none: EOS serves), pad on the left and, with
+    ``placeholders``, add the soft-token placeholders as special tokens (so they are never split or merged); return
+    the token ids the config records."""
     if tokenizer.eos_token_id is None:
-        raise ValueError(f"{type(tokenizer).__name__} has no end-of-sequence token; A-LLMRec answers end with one")
+        raise ValueError(f"{type(tokenizer).__name__} has no end-of-sequence token; answers end with one")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    ids = tokenizer.convert_tokens_to_ids([USER_TOKEN, HISTORY_TOKEN, CANDIDATE_TOKEN])
-    return {
-        "user_token_id": ids[0],
-        "history_token_id": ids[1],
-        "candidate_token_id": ids[2],
-        "llm_pad_token_id": tokenizer.pad_token_id,
-        "llm_eos_token_id": tokenizer.eos_token_id,
-    }
+    ids = {"llm_pad_token_id": tokenizer.pad_token_id, "llm_eos_token_id": tokenizer.eos_token_id}
+    if placeholders:
+        tokenizer.add_tokens(list(PLACEHOLDER_TOKENS), special_tokens=True)
+        user, history, candidate = tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS))
+        ids.update({"user_token_id": user, "history_token_id": history, "candidate_token_id": candidate})
+    return ids

@@ -97,10 +97,9 @@ def time_one_user(model, training, scoring, row, repeats: int) -> dict:
 
 
 def measure(model, tokenizer, dataset, rows, repeats: int) -> dict:
-    cf_length = model.aligner.cf_backbone.config.max_sequence_length
-    training = RecommendationBatcher(tokenizer, dataset.titles, model.config, cf_length)
-    scoring = RecommendationBatcher(
-        tokenizer, dataset.titles, model.config, cf_length, with_answers=False, with_candidate_answers=True
+    training = RecommendationBatcher.for_model(model, tokenizer, dataset.titles)
+    scoring = RecommendationBatcher.for_model(
+        model, tokenizer, dataset.titles, with_answers=False, with_candidate_answers=True
     )
     figures = [time_one_user(model, training, scoring, row, repeats) for row in rows]
     mean = {name: sum(figure[name] for figure in figures) / len(figures) for name in figures[0]}

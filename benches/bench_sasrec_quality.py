@@ -72,10 +72,11 @@ from transformers import set_seed
 
 from allmrec_hf import SASRecConfig, SASRecModel
 from allmrec_hf.backbones.convert_reference_sasrec import reference_to_sasrec_state_dict
+from allmrec_hf.commands.cf import BackboneArguments, run_backbone_training
 from allmrec_hf.commands.cli import parse_script_arguments
 from allmrec_hf.data import DataArguments, PreparedDataset, prepare_dataset
 from allmrec_hf.data.negatives import training_sequences
-from allmrec_hf.training.cf import BackboneArguments, CFTrainingArguments, evaluate_backbone, run_backbone_training
+from allmrec_hf.training.cf import CFTrainingArguments, evaluate_backbone
 from allmrec_hf.utils import provenance, read_json, write_json_atomic
 
 

@@ -28,15 +28,19 @@ SETTINGS = {
     "paper_full_finetuning": {"model": {"max_text_length": 128}, "training": {}},
     "full_finetuning_bf16_64_tokens": {
         "model": {"max_text_length": 64},
-        "training": {"bf16": True, "use_cpu": True, "learning_rate": 1e-3, "text_encoder_learning_rate": 1e-4},
+        "training": {"bf16": True, "use_cpu": True, "learning_rate": 1e-3, "sentence_encoder_learning_rate": 1e-4},
     },
     "top2_layers_bf16_64_tokens": {
-        "model": {"max_text_length": 64, "text_encoder_training": "top_layers", "text_encoder_trainable_layers": 2},
-        "training": {"bf16": True, "use_cpu": True, "learning_rate": 1e-3, "text_encoder_learning_rate": 1e-4},
+        "model": {
+            "max_text_length": 64,
+            "sentence_encoder_training": "top_layers",
+            "sentence_encoder_trainable_layers": 2,
+        },
+        "training": {"bf16": True, "use_cpu": True, "learning_rate": 1e-3, "sentence_encoder_learning_rate": 1e-4},
     },
     # Table 6's "w/o SBERT fine-tuning": the catalog is encoded once before training (counted in setup_seconds).
     "frozen_text_encoder": {
-        "model": {"max_text_length": 128, "text_encoder_training": "frozen"},
+        "model": {"max_text_length": 128, "sentence_encoder_training": "frozen"},
         "training": {"learning_rate": 1e-3},
     },
 }

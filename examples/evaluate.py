@@ -14,10 +14,14 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
 from allmrec_hf.data import PreparedDataset
-from allmrec_hf.decoding import DECODINGS, evaluate_recommender
+from allmrec_hf.decoding import DECODINGS, evaluate_recommender, path_inputs
 from allmrec_hf.training.cf import evaluate_backbone
 from allmrec_hf.training.stage1 import evaluate_aligner
 from allmrec_hf.utils import provenance, write_json_atomic
+
+
+# Models that answer by prompting an LLM (A-LLMRec, MLP-LLM, and the text-only LLM-Only and TALLRec).
+LLM_RECOMMENDERS = ("allmrec", "allmrec_text_only")
 
 
 @dataclass
@@ -64,7 +68,7 @@ def main(argv=None):
         raise SystemExit("--data_dir, --model and --output_file are required")
     dataset = PreparedDataset.load(args.data_dir)
     model_type = AutoConfig.from_pretrained(args.model).model_type
-    if model_type == "allmrec":
+    if model_type in LLM_RECOMMENDERS:
         model = AutoModel.from_pretrained(
             args.model, dtype=args.dtype, quantization=args.quantization, device_map=args.device_map
         )
@@ -72,14 +76,12 @@ def main(argv=None):
         options = {
             "batch_size": args.batch_size,
             "max_users": args.max_users,
-            "item_embedding_path": args.item_embedding_path,
+            "prompt_inputs": path_inputs(args.item_embedding_path),
             "per_user": args.per_user,
+            "normalization": args.normalization,
+            "validation_users": args.max_validation_users,
+            "keep_predictions": args.keep_predictions,
         }
-        if args.decoding == "score":
-            options["normalization"] = args.normalization
-            options["validation_users"] = args.max_validation_users
-        else:
-            options["keep_predictions"] = args.keep_predictions
         results = evaluate_recommender(model, tokenizer, dataset, args.decoding, args.split, **options)
     elif model_type == "allmrec_aligner":
         model = AutoModel.from_pretrained(args.model)

@@ -10,26 +10,23 @@ hit@1_warm on the test split (and full-catalog metrics with --full_catalog).
 
 import json
 
-from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
-from allmrec_hf.training.cf import BackboneArguments, CFTrainingArguments, run_backbone_training
+from allmrec_hf.commands.cf import BackboneArguments, run_backbone_training
+from allmrec_hf.commands.cli import parse_script_arguments, run_script, setup_logging
+from allmrec_hf.training.cf import CFTrainingArguments
+
+
+SUMMARY = ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm")
 
 
 def main(argv=None):
     setup_logging()
     args, training_args = parse_script_arguments((BackboneArguments, CFTrainingArguments), ("cf",), argv)
+    # A transformers.Trainer (training/cf.py: build_backbone_trainer) trains the backbone on next-item BCE with
+    # per-epoch negatives, validating every epoch on the stored candidates; the best epoch is kept and scored.
     results = run_backbone_training(args, training_args)
-    print(
-        json.dumps(
-            {
-                key: results[key]
-                for key in ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm")
-            },
-            indent=2,
-        )
-    )
+    if results:  # the main process of a multi-process run
+        print(json.dumps({key: results[key] for key in SUMMARY}, indent=2))
 
 
 if __name__ == "__main__":
-    from allmrec_hf.commands.cli import run_script
-
     run_script(main)

@@ -12,31 +12,24 @@ validation_history: the same scorers on the validation candidates after each epo
 
 import json
 
-from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
-from allmrec_hf.training.stage1 import AlignerArguments, AlignerTrainingArguments, run_stage1
+from allmrec_hf.commands.cli import parse_script_arguments, run_script, setup_logging
+from allmrec_hf.commands.stage1 import AlignerArguments, run_stage1
+from allmrec_hf.training.stage1 import AlignerTrainingArguments
 
 
-SUMMARY = (
-    "hit@1",
-    "hit@1_cold",
-    "hit@1_warm",
-    "text_hit@1",
-    "text_hit@1_cold",
-    "text_hit@1_warm",
-    "cf_hit@1",
-    "cf_hit@1_cold",
-    "cf_hit@1_warm",
-)
+SUMMARY = ("hit@1", "hit@1_cold", "hit@1_warm", "text_hit@1", "text_hit@1_cold", "text_hit@1_warm", "cf_hit@1",
+           "cf_hit@1_cold", "cf_hit@1_warm")  # fmt: skip
 
 
 def main(argv=None):
     setup_logging()
     args, training_args = parse_script_arguments((AlignerArguments, AlignerTrainingArguments), ("stage1",), argv)
+    # An AlignerTrainer (training/stage1.py: a transformers.Trainer that gives the sentence encoder its own learning
+    # rate, validates the LLM-free scorers every epoch and fills the catalog's e_i and q_i) trains eqs. 2-6.
     results = run_stage1(args, training_args)
-    print(json.dumps({key: results[key] for key in SUMMARY}, indent=2))
+    if results:  # the main process of a multi-process run
+        print(json.dumps({key: results[key] for key in SUMMARY}, indent=2))
 
 
 if __name__ == "__main__":
-    from allmrec_hf.commands.cli import run_script
-
     run_script(main)

@@ -9,8 +9,9 @@ eval_results.json (test metrics of --evaluation_decoding, candidate scoring by d
 
 import json
 
-from allmrec_hf.commands.cli import parse_script_arguments, setup_logging
-from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments, run_stage2
+from allmrec_hf.commands.cli import parse_script_arguments, run_script, setup_logging
+from allmrec_hf.commands.stage2 import RecommenderArguments, run_stage2
+from allmrec_hf.training.stage2 import RecommenderTrainingArguments
 
 
 def main(argv=None):
@@ -18,11 +19,12 @@ def main(argv=None):
     args, training_args = parse_script_arguments(
         (RecommenderArguments, RecommenderTrainingArguments), ("stage2",), argv
     )
+    # A transformers.Trainer (training/stage2.py: build_recommender_trainer) trains A-LLMRec's projectors through the
+    # frozen LLM on eq. 8's answer loss, or TALLRec's PEFT adapters; candidates are drawn afresh every epoch.
     results = run_stage2(args, training_args)
-    print(json.dumps({name: value for name, value in results.items() if not name.startswith("num_")}, indent=2))
+    if results:  # the main process of a multi-process run
+        print(json.dumps({name: value for name, value in results.items() if name not in ("loss_history",)}, indent=2))
 
 
 if __name__ == "__main__":
-    from allmrec_hf.commands.cli import run_script
-
     run_script(main)

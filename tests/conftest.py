@@ -93,7 +93,7 @@ def stage1_dir(sample_dataset_dir, tiny_sentence_transformer_dir, tmp_path_facto
          "--hidden_size", "16", "--max_sequence_length", "10", "--disable_tqdm", "true"]
     )  # fmt: skip
     train_stage1.main(
-        ["--data_dir", str(sample_dataset_dir), "--cf_model", str(root / "cf"), "--text_encoder", str(tiny_sentence_transformer_dir),
+        ["--data_dir", str(sample_dataset_dir), "--cf_model", str(root / "cf"), "--sentence_encoder", str(tiny_sentence_transformer_dir),
          "--output_dir", str(root / "stage1"), "--num_train_epochs", "2", "--learning_rate", "1e-3", "--disable_tqdm", "true",
          "--max_text_length", "32"]
     )  # fmt: skip

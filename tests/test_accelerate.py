@@ -73,7 +73,7 @@ def test_two_processes_match_one(
             "train_stage1.py",
             ("item_encoder", "item_decoder", "text_encoder", "text_decoder", "sentence_encoder"),
         )
-        common += ["--cf_model", str(stage1_dir.parent / "cf"), "--text_encoder", str(tiny_sentence_transformer_dir),
+        common += ["--cf_model", str(stage1_dir.parent / "cf"), "--sentence_encoder", str(tiny_sentence_transformer_dir),
                    "--max_text_length", "32", "--learning_rate", "1e-3"]  # fmt: skip
     else:
         script, trained = "train_stage2.py", ("user_projector", "item_projector")

@@ -7,10 +7,10 @@ from transformers import AutoModel, AutoTokenizer, BertConfig
 
 from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, SASRecConfig, SASRecModel
 from allmrec_hf.collators import AlignerCollator
+from allmrec_hf.commands.stage1 import COLLAPSED_TEXT_SPREAD
 from allmrec_hf.data.negatives import EpochNegatives
 from allmrec_hf.modeling_aligner import SentenceEncoder, load_sentence_transformer, resolve_sentence_encoder
 from allmrec_hf.training.stage1 import (
-    COLLAPSED_TEXT_SPREAD,
     AlignerTrainingArguments,
     aligner_training_rows,
     build_aligner_trainer,
@@ -183,17 +183,17 @@ def test_cf_backbone_gets_no_gradient_and_stays_in_eval_mode():
 
 
 def test_text_encoder_training_modes():
-    frozen = tiny_aligner(text_encoder_training="frozen")
+    frozen = tiny_aligner(sentence_encoder_training="frozen")
     assert not any(p.requires_grad for p in frozen.sentence_encoder.parameters())
     frozen.train()
     assert not frozen.sentence_encoder.training
-    top = tiny_aligner(text_encoder_training="top_layers", text_encoder_trainable_layers=1)
+    top = tiny_aligner(sentence_encoder_training="top_layers", sentence_encoder_trainable_layers=1)
     layers = top.sentence_encoder.transformer_layers()
     assert all(p.requires_grad for p in layers[1].parameters())
     assert not any(p.requires_grad for p in layers[0].parameters())
     assert not top.sentence_encoder.transformer.embeddings.word_embeddings.weight.requires_grad
-    with pytest.raises(ValueError, match="text_encoder_trainable_layers"):
-        tiny_aligner(text_encoder_training="top_layers")
+    with pytest.raises(ValueError, match="sentence_encoder_trainable_layers"):
+        tiny_aligner(sentence_encoder_training="top_layers")
 
 
 def test_sentence_encoder_rebuilt_from_config_matches_minilm():
@@ -318,7 +318,7 @@ def sample_trainer(dataset, sentence_transformer_dir, output_dir, **training):
 def test_sentence_encoder_trains_at_its_own_learning_rate(sample_dataset, tiny_sentence_transformer_dir, tmp_path):
     model, trainer = sample_trainer(
         sample_dataset, tiny_sentence_transformer_dir, tmp_path, max_steps=1, learning_rate=1e-2,
-        text_encoder_learning_rate=1e-6, weight_decay=0.1, save_strategy="no", eval_strategy="no",
+        sentence_encoder_learning_rate=1e-6, weight_decay=0.1, save_strategy="no", eval_strategy="no",
         logging_strategy="no",
     )  # fmt: skip
     optimizer = trainer.create_optimizer()

@@ -24,9 +24,7 @@ def rows(dataset, split="test", count=4):
 
 
 def batcher_for(model, tokenizer, dataset, **options):
-    return RecommendationBatcher(
-        tokenizer, dataset.titles, model.config, model.aligner.cf_backbone.config.max_sequence_length, **options
-    )
+    return RecommendationBatcher.for_model(model, tokenizer, dataset.titles, **options)
 
 
 def snapshot(module):
@@ -168,7 +166,7 @@ def test_save_then_auto_load_gives_identical_scores_and_no_llm_tensors(
 
 
 def test_three_answering_modes(stage1_dir, tiny_llm_dir, sample_dataset):
-    model, tokenizer = build(stage1_dir, tiny_llm_dir, generation_max_new_tokens=12)
+    model, tokenizer = build(stage1_dir, tiny_llm_dir, generation={"max_new_tokens": 12})
     generated = evaluate_generation(model, tokenizer, sample_dataset, max_users=6, batch_size=3, keep_predictions=True)
     assert generated["num_users"] == 6 and {"hit@1", "hit@1_lenient", "hit@1_cold", "hit@1_warm"} <= set(generated)
     assert len(generated["predictions"]) == 6
@@ -222,7 +220,8 @@ def test_answer_trie():
         ({"item_embeddings": "magic"}, "item_embeddings"),
         ({"llm_quantization": "3bit"}, "llm_quantization"),
         ({"num_candidates": 1}, "num_candidates"),
-        ({"generation_repetition_penalty": 0}, "repetition_penalty"),
+        ({"max_title_tokens": 0}, "max_title_tokens"),
+        ({"soft_token_scale": 0.0}, "soft_token_scale"),
     ],
 )
 def test_config_validation(kwargs, message):

@@ -4,12 +4,13 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
-from transformers import AutoModel, AutoTokenizer
+from peft import PeftModel
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from allmrec_hf import ALLMRecForRecommendation
+from allmrec_hf import ALLMRecForRecommendation, TextOnlyRecommender
 from allmrec_hf.collators import RecommendationBatcher
 from allmrec_hf.data import DataArguments, prepare_dataset
+from allmrec_hf.decoding import evaluate_scoring
 from allmrec_hf.experiments import ExperimentRunner, all_tables, write_plots
 from allmrec_hf.experiments.cross_domain import (
     evaluate_recommender_cross_domain,
@@ -17,6 +18,7 @@ from allmrec_hf.experiments.cross_domain import (
     foreign_joint_embeddings,
 )
 from allmrec_hf.experiments.preference import item_categories, predict_preferences, preference_agreement
+from allmrec_hf.training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
 
 from .conftest import SAMPLE_DATA_ARGS
 
@@ -28,31 +30,49 @@ def build(stage1_dir, llm_dir, **kwargs):
 
 def batch_of(model, tokenizer, dataset, count=2, **options):
     rows = [dataset.splits["train"][i] for i in range(count)]
-    return RecommendationBatcher(tokenizer, dataset.titles, model.config, 10, **options)(rows)
+    return RecommendationBatcher.for_model(model, tokenizer, dataset.titles, **options)(rows)
 
 
-def test_tallrec_trains_only_lora_adapters_on_text_only_prompts(stage1_dir, opt_llm_dir, sample_dataset, tmp_path):
-    model, tokenizer = build(stage1_dir, opt_llm_dir, llm_adapter="lora", item_embeddings="none", use_user_token=False)
+def test_tallrec_is_a_peft_adapter_trained_on_text_only_prompts(opt_llm_dir, sample_dataset, tmp_path):
+    model, tokenizer = TextOnlyRecommender.from_llm(str(opt_llm_dir), "tallrec", prompt_domain="item")
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(".lora_" in name for name in trainable)
     batch = batch_of(model, tokenizer, sample_dataset)
-    placeholders = [model.config.user_token_id, model.config.history_token_id, model.config.candidate_token_id]
-    assert not torch.isin(batch["input_ids"], torch.tensor(placeholders)).any()
-    base = {name: p.detach().clone() for name, p in model.llm.named_parameters() if ".lora_" not in name}
-    model.train()
-    assert model.llm.training  # a fine-tuned LLM trains in train mode, unlike A-LLMRec's frozen one
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    model(**batch).loss.backward()
-    optimizer.step()
-    assert all(torch.equal(base[name], p) for name, p in model.llm.named_parameters() if ".lora_" not in name)
-    model.eval().save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    with safe_open(tmp_path / "model.safetensors", "pt") as stored:
-        llm_keys = [key for key in stored.keys() if key.startswith("llm.")]  # noqa: SIM118 (safe_open is not iterable)
-    assert llm_keys and all(".lora_" in key for key in llm_keys)  # adapters saved, base weights referenced
-    loaded = AutoModel.from_pretrained(tmp_path)
-    for name, tensor in model.state_dict().items():
-        assert torch.equal(tensor, loaded.state_dict()[name]), name
+    assert set(batch) == {"input_ids", "attention_mask", "labels"}  # no soft token: nothing but the text
+    assert "This user has bought" in tokenizer.decode(batch["input_ids"][0])
+
+    args = RecommenderTrainingArguments(
+        output_dir=str(tmp_path / "checkpoints"), max_steps=3, per_device_train_batch_size=2, learning_rate=1e-2,
+        save_strategy="no", report_to=[], disable_tqdm=True,
+    )  # fmt: skip
+    trainer = build_recommender_trainer(model, tokenizer, sample_dataset, args, max_users=8)
+    assert isinstance(trainer.model, PeftModel)  # what Trainer trains (and checkpoints) is the PEFT model
+    frozen = {name: p.detach().clone() for name, p in model.llm.named_parameters() if ".lora_" not in name}
+    adapters = {name: p.detach().clone() for name, p in model.llm.named_parameters() if ".lora_B" in name}
+    trainer.train()
+    assert all(torch.equal(frozen[name], p) for name, p in model.llm.named_parameters() if name in frozen)
+    assert all(not torch.equal(adapters[name], p) for name, p in model.llm.named_parameters() if name in adapters)
+
+    model.eval().save_pretrained(tmp_path / "tallrec")
+    tokenizer.save_pretrained(tmp_path / "tallrec")
+    saved = {path.name for path in (tmp_path / "tallrec").iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "config.json"} <= saved
+    assert "model.safetensors" not in saved  # the LLM is referenced, not stored
+    adapter_config = json.loads((tmp_path / "tallrec" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(opt_llm_dir)
+
+    # A PEFT user loads the folder as the adapter it is ...
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(opt_llm_dir), tmp_path / "tallrec").eval()
+    inputs = {name: batch[name] for name in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        torch.testing.assert_close(peft(**inputs).logits, model.llm(**inputs).logits)
+    # ... and AutoModel gives back the recommender, answering alike.
+    loaded = AutoModel.from_pretrained(tmp_path / "tallrec")
+    assert isinstance(loaded, TextOnlyRecommender) and isinstance(loaded.llm, PeftModel)
+    options = {"max_users": 4, "batch_size": 4, "normalization": "sum"}
+    assert evaluate_scoring(loaded, tokenizer, sample_dataset, **options)["ndcg@10"] == pytest.approx(
+        evaluate_scoring(model, tokenizer, sample_dataset, **options)["ndcg@10"]
+    )
 
 
 def test_mlp_llm_projects_the_cf_embeddings_directly(stage1_dir, opt_llm_dir):
@@ -63,11 +83,13 @@ def test_mlp_llm_projects_the_cf_embeddings_directly(stage1_dir, opt_llm_dir):
     torch.testing.assert_close(model.item_representations(ids), cf.item_embeddings()[ids])
 
 
-def test_llm_only_has_nothing_to_train_and_no_soft_tokens(stage1_dir, opt_llm_dir, sample_dataset):
-    model, tokenizer = build(stage1_dir, opt_llm_dir, item_embeddings="none", use_user_token=False)
+def test_llm_only_is_the_llm_alone_with_the_text_prompt(opt_llm_dir, sample_dataset, tmp_path):
+    model, tokenizer = TextOnlyRecommender.from_llm(str(opt_llm_dir), "llm_only", prompt_domain="item")
     assert model.num_trainable_parameters() == 0
     text = tokenizer.decode(batch_of(model, tokenizer, sample_dataset, count=1)["input_ids"][0])
     assert "[UserRep]" not in text and "[HistoryEmb]" not in text and "This user has bought" in text
+    model.save_pretrained(tmp_path)
+    assert {path.name for path in tmp_path.iterdir()} == {"config.json", "generation_config.json", "README.md"}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +150,7 @@ def test_experiment_runner_writes_every_table_and_plot(tiny_sentence_transformer
         "name": "tiny",
         "data": {**SAMPLE_DATA_ARGS, "synthetic_users": 120, "synthetic_items_per_category": 8, "few_shot_sizes": [16]},
         "cf": {"hidden_size": 16, "max_sequence_length": 8, "num_train_epochs": 2, "disable_tqdm": True},
-        "stage1": {"text_encoder": str(tiny_sentence_transformer_dir), "max_text_length": 24, "num_train_epochs": 1,
+        "stage1": {"sentence_encoder": str(tiny_sentence_transformer_dir), "max_text_length": 24, "num_train_epochs": 1,
                    "save_strategy": "no", "disable_tqdm": True},
         "stage2": {"num_train_epochs": 1, "per_device_train_batch_size": 16, "save_strategy": "no", "disable_tqdm": True,
                    "evaluation_decoding": "none"},
@@ -137,7 +159,7 @@ def test_experiment_runner_writes_every_table_and_plot(tiny_sentence_transformer
     }  # fmt: skip
     results = ExperimentRunner(config, str(tmp_path)).run()
     expected = ["cf/sasrec", "cf/ncf", "stage1/ncf", "allmrec/ncf", "allmrec_sbert", "llm_only", "tallrec", "mlp_llm",
-                "ablation_stage1/frozen text encoder", "ablation_stage2/random joint embedding", "cold_users/allmrec",
+                "ablation_stage1/frozen sentence encoder", "ablation_stage2/random joint embedding", "cold_users/allmrec",
                 "few_shot/16/allmrec", "few_shot/16/tallrec", "cross_domain/allmrec", "cross_domain/tallrec", "preference/LLM-Only"]  # fmt: skip
     assert set(expected) <= set(results)
     assert json.loads((tmp_path / "results.json").read_text()).keys() == results.keys()

@@ -4,12 +4,15 @@ from pathlib import Path
 
 import pytest
 
+from allmrec_hf.commands.cf import BackboneArguments
+from allmrec_hf.commands.stage1 import AlignerArguments
+from allmrec_hf.commands.stage2 import RecommenderArguments
 from allmrec_hf.data.prepare import DataArguments
 from allmrec_hf.experiments.runner import ExperimentSettings
 from allmrec_hf.experiments.workflow import SECTIONS, EvaluationSettings, parse_section
-from allmrec_hf.training.cf import BackboneArguments, CFTrainingArguments
-from allmrec_hf.training.stage1 import AlignerArguments, AlignerTrainingArguments
-from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments
+from allmrec_hf.training.cf import CFTrainingArguments
+from allmrec_hf.training.stage1 import AlignerTrainingArguments
+from allmrec_hf.training.stage2 import RecommenderTrainingArguments
 from allmrec_hf.utils import read_json
 
 

@@ -1,5 +1,6 @@
 """The generated model card: Hub metadata from `huggingface_hub.ModelCardData`, and the card that push_to_hub uploads."""
 
+import json
 from pathlib import Path
 
 import yaml
@@ -33,10 +34,12 @@ def front_matter(readme: str) -> dict:
 
 def test_push_to_hub_uploads_the_generated_card(monkeypatch):
     uploads = capture_uploads(monkeypatch)
-    config = SASRecConfig(num_items=20, hidden_size=8, card_data=card_data({"hit@1": 0.3578, "ndcg@10": 0.5612}))
-    SASRecModel(config).push_to_hub("org/sasrec-beauty")
+    model = SASRecModel(SASRecConfig(num_items=20, hidden_size=8))
+    model.card_data = card_data({"hit@1": 0.3578, "ndcg@10": 0.5612})
+    model.push_to_hub("org/sasrec-beauty")
     (files,) = uploads
-    assert {"config.json", "model.safetensors", "README.md"} <= set(files)
+    assert {"config.json", "model.safetensors", "README.md", "card_data.json"} <= set(files)
+    assert "card_data" not in json.loads(files["config.json"])  # training metadata stays out of the config
     readme = files["README.md"].decode()
     metadata = front_matter(readme)
     assert metadata["library_name"] == "allmrec_hf" and metadata["datasets"] == ["beauty"]
@@ -58,3 +61,11 @@ def test_a_packaged_llm_is_the_cards_base_model(stage1_dir, opt_llm_dir, tmp_pat
     model.config.llm_name_or_path = str(opt_llm_dir)  # a local folder is no Hub base model
     model.save_pretrained(tmp_path)
     assert "base_model" not in front_matter((tmp_path / "README.md").read_text())
+
+
+def test_the_card_metadata_survives_a_reload(tmp_path):
+    model = SASRecModel(SASRecConfig(num_items=20, hidden_size=8))
+    model.card_data = card_data({"hit@1": 0.25})
+    model.save_pretrained(tmp_path)
+    reloaded = SASRecModel.from_pretrained(tmp_path)
+    assert reloaded.card_data == model.card_data

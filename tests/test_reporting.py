@@ -8,8 +8,9 @@ import pytest
 from transformers import HfArgumentParser
 
 from allmrec_hf import SASRecConfig, SASRecModel
+from allmrec_hf.commands.stage2 import RecommenderArguments
 from allmrec_hf.training.cf import CFTrainingArguments, build_backbone_trainer
-from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments
+from allmrec_hf.training.stage2 import RecommenderTrainingArguments
 
 
 def test_training_prints_nothing_and_logs_its_figures(sample_dataset, tmp_path, capsys, caplog):

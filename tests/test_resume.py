@@ -4,12 +4,15 @@ in every stage."""
 import pytest
 from transformers import TrainerCallback
 
+from allmrec_hf.commands.cf import BackboneArguments, run_backbone_training
+from allmrec_hf.commands.stage1 import AlignerArguments, run_stage1
+from allmrec_hf.commands.stage2 import RecommenderArguments, run_stage2
 from allmrec_hf.training import cf as cf_training
 from allmrec_hf.training import stage1 as stage1_training
 from allmrec_hf.training import stage2 as stage2_training
-from allmrec_hf.training.cf import BackboneArguments, CFTrainingArguments, run_backbone_training
-from allmrec_hf.training.stage1 import AlignerArguments, AlignerTrainingArguments, run_stage1
-from allmrec_hf.training.stage2 import RecommenderArguments, RecommenderTrainingArguments, run_stage2
+from allmrec_hf.training.cf import CFTrainingArguments
+from allmrec_hf.training.stage1 import AlignerTrainingArguments
+from allmrec_hf.training.stage2 import RecommenderTrainingArguments
 
 
 class Killed(Exception):
@@ -45,7 +48,7 @@ def cf_run(paths, output):
 
 def stage1_run(paths, output):
     arguments = AlignerArguments(
-        data_dir=str(paths["data"]), cf_model=str(paths["cf"]), text_encoder=str(paths["sentence_encoder"]),
+        data_dir=str(paths["data"]), cf_model=str(paths["cf"]), sentence_encoder=str(paths["sentence_encoder"]),
         max_text_length=16,
     )  # fmt: skip
     training = AlignerTrainingArguments(

@@ -13,7 +13,7 @@ def tiny_config(tiny_sentence_transformer_dir, opt_llm_dir):
     return {
         "data": dict(SAMPLE_DATA_ARGS),
         "cf": {"hidden_size": 16, "max_sequence_length": 10, "num_train_epochs": 2, "disable_tqdm": True, "save_strategy": "no", "load_best_model_at_end": False},
-        "stage1": {"text_encoder": str(tiny_sentence_transformer_dir), "max_text_length": 32, "num_train_epochs": 1, "save_strategy": "no", "disable_tqdm": True},
+        "stage1": {"sentence_encoder": str(tiny_sentence_transformer_dir), "max_text_length": 32, "num_train_epochs": 1, "save_strategy": "no", "disable_tqdm": True},
         "stage2": {"llm": str(opt_llm_dir), "num_train_epochs": 1, "per_device_train_batch_size": 16, "learning_rate": 1e-3,
                    "evaluation_decoding": "none", "save_strategy": "no", "disable_tqdm": True},
         "evaluation": {"decodings": ["score"], "max_users": 24, "batch_size": 12, "sbert_variant": False},

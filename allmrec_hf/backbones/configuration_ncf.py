@@ -26,10 +26,10 @@ class NCFConfig(CFBackboneConfig):
             raise ValueError(f"num_users must be at least 1, got {num_users}")
         if tower_layers < 0:
             raise ValueError(f"tower_layers must be >= 0, got {tower_layers}")
-        self.num_users = num_users
         self.tower_layers = tower_layers
         super().__init__(
             num_items=num_items,
+            num_users=num_users,
             hidden_size=hidden_size,
             max_sequence_length=max_sequence_length,
             dropout=dropout,

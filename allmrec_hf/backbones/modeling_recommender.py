@@ -44,6 +44,8 @@ class CFBackboneConfig(ConfigFileErrorsMixin, PreTrainedConfig):
 
     Args:
         num_items (`int`): Catalog size; item ids run from 1 to ``num_items`` and 0 is padding.
+        num_users (`int`, *optional*, defaults to 0): Users of the training data (ids 1..num_users), for the models
+            that embed users (NCF); every backbone is built with it, so none needs a case of its own.
         hidden_size (`int`, *optional*, defaults to 50): Width ``d`` of ``E`` and ``x_u`` (50 in the paper).
         max_sequence_length (`int`, *optional*, defaults to 50): Most recent items a sequence model reads.
         dropout (`float`, *optional*, defaults to 0.5): Dropout rate.
@@ -51,15 +53,22 @@ class CFBackboneConfig(ConfigFileErrorsMixin, PreTrainedConfig):
 
     @checked_types
     def __init__(
-        self, num_items: int = 1, hidden_size: int = 50, max_sequence_length: int = 50, dropout: float = 0.5, **kwargs
+        self,
+        num_items: int = 1,
+        num_users: int = 0,
+        hidden_size: int = 50,
+        max_sequence_length: int = 50,
+        dropout: float = 0.5,
+        **kwargs,
     ):
-        if num_items < 1:
-            raise ValueError(f"num_items must be at least 1, got {num_items}")
+        if num_items < 1 or num_users < 0:
+            raise ValueError(f"num_items must be at least 1 and num_users not negative, got {num_items}, {num_users}")
         if hidden_size < 1 or max_sequence_length < 1:
             raise ValueError("hidden_size and max_sequence_length must be positive")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_items = num_items
+        self.num_users = num_users
         self.hidden_size = hidden_size
         self.max_sequence_length = max_sequence_length
         self.dropout = dropout

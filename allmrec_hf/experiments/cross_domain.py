@@ -29,20 +29,14 @@ def evaluate_text_path_cross_domain(
     joint = foreign_joint_embeddings(aligner, sentence_tokenizer, dataset)
     rows = dataset.splits[split]
     candidates = torch.tensor(rows["candidates"], device=joint.device)
-    decoded = aligner.item_decoder(joint[candidates])
-    scores = aligner._logit(aligner.mean_user_representation.expand(len(candidates), 1, -1), decoded)
+    scores = aligner.score_latents(aligner.mean_user_representation.expand(len(candidates), -1), joint[candidates])
     return protocol_metrics(scores, candidates, rows["target"], dataset.popularity)
 
 
 def evaluate_recommender_cross_domain(model, tokenizer, sentence_tokenizer, dataset, split="test", **options) -> dict:
     """An A-LLMRec model ranking a foreign dataset's candidates by answer likelihood, its items as ``q_i``."""
-    model.attach_foreign_catalog(foreign_joint_embeddings(model.aligner, sentence_tokenizer, dataset))
-    return evaluate_scoring(
-        model,
-        tokenizer,
-        dataset,
-        split,
-        item_embedding_path="foreign",
-        user_representation=model.aligner.mean_user_representation,
-        **options,
-    )
+    foreign = {
+        "item_table": foreign_joint_embeddings(model.aligner, sentence_tokenizer, dataset),
+        "user_representations": model.aligner.mean_user_representation,
+    }
+    return evaluate_scoring(model, tokenizer, dataset, split, prompt_inputs=foreign, **options)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-from ..decoding import _batcher, _batches
+from ..collators import RecommendationBatcher
+from ..decoding import prompt_batches
 
 
 _SEPARATORS = re.compile(r"[,|>/;]")
@@ -29,11 +30,12 @@ def predict_preferences(
 
     The users are a seeded sample of ``max_users`` of ``split``, or the given ``rows`` (a `datasets.Dataset`)."""
     rows = rows if rows is not None else dataset.sample_rows(split, max_users)
-    batcher = _batcher(model, tokenizer, dataset, prompt="preference")
+    batcher = RecommendationBatcher.for_model(
+        model, tokenizer, dataset.titles, with_answers=False, prompt="preference"
+    )
     categories = item_categories(dataset)
     records = []
-    model.eval()
-    for features, batch in _batches(model, rows, batcher, batch_size, f"preferences {split}"):
+    for features, batch in prompt_batches(model, rows, batcher, batch_size, f"preferences {split}"):
         generated = model.generate_answers(batch, max_new_tokens=max_new_tokens).cpu().tolist()
         for feature, tokens in zip(features, generated):
             answer = tokenizer.decode(tokens, skip_special_tokens=True).strip()

@@ -3,7 +3,7 @@
 Baselines (appendix C): the four CF backbones; LLM-Only (the Figure 5 prompt, frozen LLM, nothing trained);
 TALLRec (LoRA fine-tuning of the LLM on text-only prompts); MLP-LLM (CF embeddings projected straight into the LLM,
 no stage 1); A-LLMRec (SBERT) (``q_i`` for every item at inference); A-LLMRec over each backbone (Table 9).
-Ablations: Table 6 (stage-1 losses, frozen text encoder) and Table 7 (user token, joint embedding). Scenarios:
+Ablations: Table 6 (stage-1 losses, frozen sentence encoder) and Table 7 (user token, joint embedding). Scenarios:
 cold/warm items, cold users, few-shot training (K users), cross-domain. Favourite genre/category prediction
 (section 5.4.4). Modality-aware baselines (MoRec, CTRL, RECFORMER) are not part of this package.
 """
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from transformers import AutoModel, AutoTokenizer
 
+from ..commands.stage2 import SENTENCE_TOKENIZER_DIR
 from ..data.prepared import PreparedDataset
-from ..decoding import DECODINGS, evaluate_recommender
+from ..decoding import DECODINGS, evaluate_recommender, path_inputs
 from ..training.runs import RESULTS_FILE
-from ..training.stage2 import SENTENCE_TOKENIZER_DIR
 from ..utils import write_json_atomic
 from .cross_domain import evaluate_recommender_cross_domain, evaluate_text_path_cross_domain
 from .preference import predict_preferences, preference_agreement
@@ -32,7 +32,7 @@ STAGE1_ABLATIONS = {
     "w/o matching loss": {"use_matching_loss": False},
     "w/o reconstruction losses": {"use_reconstruction_losses": False},
     "w/o recommendation loss": {"use_recommendation_loss": False},
-    "frozen text encoder": {"text_encoder_training": "frozen"},
+    "frozen sentence encoder": {"sentence_encoder_training": "frozen"},
 }
 STAGE2_ABLATIONS = {
     "w/o user representation": {"use_user_token": False},
@@ -111,7 +111,7 @@ class ExperimentRunner:
                 )
             else:
                 results = evaluate_recommender(
-                    model, tokenizer, dataset, settings.decoding, split, item_embedding_path=path, **options
+                    model, tokenizer, dataset, settings.decoding, split, prompt_inputs=path_inputs(path), **options
                 )
             write_json_atomic(os.path.join(folder, RESULTS_FILE), results)
 

@@ -20,13 +20,16 @@ from dataclasses import asdict, dataclass, field
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser
 
 from .. import __version__
+from ..commands.cf import BackboneArguments, run_backbone_training
+from ..commands.stage1 import AlignerArguments, run_stage1
+from ..commands.stage2 import RecommenderArguments, run_stage2
 from ..data.prepare import DataArguments, prepare_dataset
 from ..data.prepared import PreparedDataset
-from ..decoding import DECODINGS, evaluate_recommender
-from ..training.cf import BackboneArguments, CFTrainingArguments, run_backbone_training
+from ..decoding import DECODINGS, evaluate_recommender, path_inputs
+from ..training.cf import CFTrainingArguments
 from ..training.runs import RESULTS_FILE, checkpoint_dir
-from ..training.stage1 import AlignerArguments, AlignerTrainingArguments, run_stage1
-from ..training.stage2 import RecommenderArguments, RecommenderTrainingArguments, run_stage2
+from ..training.stage1 import AlignerTrainingArguments
+from ..training.stage2 import RecommenderTrainingArguments
 from ..utils import read_json, write_json_atomic
 
 
@@ -199,7 +202,7 @@ class Workflow:
                 results[decoding] = evaluate_recommender(recommender, tokenizer, dataset, decoding, "test", **options)
             if settings.sbert_variant and "score" in settings.decodings:
                 results["score_sbert"] = evaluate_recommender(
-                    recommender, tokenizer, dataset, "score", "test", item_embedding_path="text", **options
+                    recommender, tokenizer, dataset, "score", "test", prompt_inputs=path_inputs("text"), **options
                 )
             if len(dataset.splits["cold_users"]) and "score" in settings.decodings:
                 results["score_cold_users"] = evaluate_recommender(

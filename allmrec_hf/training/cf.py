@@ -8,27 +8,22 @@ checkpoint by ``metric_for_best_model`` (NDCG@10; any validation metric, e.g. ``
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer, set_seed
+from transformers import EarlyStoppingCallback, Trainer
 from transformers.trainer_utils import IntervalStrategy
 
-from ..backbones import BACKBONES
 from ..backbones.modeling_recommender import CFBackbonePreTrainedModel
-from ..collators import BackboneCollator, TensorRows, by_length, left_pad, map_rows
+from ..collators import BackboneCollator, TensorRows, by_length, map_rows, pad
 from ..data.negatives import EpochNegatives, interaction_keys, training_sequences
 from ..data.prepared import PreparedDataset
 from ..evaluation import per_user_metrics, protocol_metrics, ranking_metrics, target_positions
-from ..model_card import protocol_card_data
 from . import StageTrainingArguments, report_quietly
 from .callbacks import EpochNegativesCallback
-from .runs import checkpoint_dir, save_run, train_resuming
 
 
 if TYPE_CHECKING:
@@ -43,8 +38,8 @@ def backbone_training_rows(split, max_length: int, num_items: int) -> tuple[Tens
     sequences = training_sequences(split)
     rows = TensorRows(
         ("input_ids", "positive_ids"),
-        input_ids=left_pad([sequence[:-1] for sequence in sequences], max_length),
-        positive_ids=left_pad([sequence[1:] for sequence in sequences], max_length),
+        input_ids=pad([sequence[:-1] for sequence in sequences], 0, "left", max_length),
+        positive_ids=pad([sequence[1:] for sequence in sequences], 0, "left", max_length),
         user_ids=torch.tensor(split["user_id"], dtype=torch.long),
         row=torch.arange(len(sequences)),
     )
@@ -129,7 +124,7 @@ def user_representations(model: CFBackbonePreTrainedModel, split, batch_size: in
     model.eval()
     rows = TensorRows(
         ("input_ids",),
-        input_ids=left_pad(split["history"], model.config.max_sequence_length),
+        input_ids=pad(split["history"], 0, "left", model.config.max_sequence_length),
         user_ids=torch.tensor(split["user_id"], dtype=torch.long),
     )
     return map_rows(
@@ -144,7 +139,7 @@ def full_catalog_metrics(
     consumed it before): the unsampled protocol of RecBole and SASRec.pytorch's full evaluation."""
     histories = split["history"]
     targets = np.asarray(split["target"])
-    inputs = left_pad(histories, max_length)
+    inputs = pad(histories, 0, "left", max_length)
     user_ids = torch.tensor(split["user_id"])
     totals: dict[str, float] = {}
     for start in range(0, len(targets), batch_size):
@@ -181,84 +176,13 @@ def evaluate_backbone(
     return results
 
 
-@dataclass
-class BackboneArguments:
-    """What to train: the data, the backbone and its size (every other config field through ``config_overrides``)."""
-
-    _argument_group_name = "CF backbone"
-
-    data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
-    backbone: str = field(default="sasrec", metadata={"help": "CF model to train.", "choices": list(BACKBONES)})
-    hidden_size: int = field(default=50, metadata={"help": "Width d of E and x_u (50 in the paper)."})
-    max_sequence_length: int = field(default=50, metadata={"help": "Most recent items read per user."})
-    dropout: float | None = field(default=None, metadata={"help": "Dropout rate (default: the backbone's own)."})
-    config_overrides: str | None = field(
-        default=None, metadata={"help": "Other config fields as JSON, e.g. '{\"num_blocks\": 3}'."}
-    )
-    train_split: str = field(default="train", metadata={"help": "Split to train on (e.g. few_shot_128)."})
-    full_catalog: bool = field(default=False, metadata={"help": "Also rank the whole catalog (unsampled metrics)."})
-    keep_checkpoints: bool = field(default=False, metadata={"help": "Keep Trainer's resumable checkpoints."})
-
-
-def best_epoch(state) -> float | None:
-    """The epoch of the best validation score (None without validation)."""
-    if state.best_global_step is None:
-        return None
-    return round(state.best_global_step * state.num_train_epochs / state.max_steps, 2)
-
-
-def run_backbone_training(args: BackboneArguments, training_args: CFTrainingArguments) -> dict:
-    """Train a backbone on ``args.data_dir``, score it on the test (and cold-user) candidates and write the model,
-    ``eval_results.json`` and a model card to ``training_args.output_dir``; returns the results."""
-    if not args.data_dir or not training_args.output_dir:
-        raise ValueError("data_dir and output_dir are required")
-    output_dir = training_args.output_dir
-    training_args.output_dir = checkpoint_dir(output_dir)
-    set_seed(training_args.seed)
-    dataset = PreparedDataset.load(args.data_dir)
-    config_class, model_class = BACKBONES[args.backbone]
-    options = {"hidden_size": args.hidden_size, "max_sequence_length": args.max_sequence_length}
-    if args.dropout is not None:
-        options["dropout"] = args.dropout
-    if args.backbone == "ncf":
-        options["num_users"] = dataset.report["num_users"]
-    options.update(json.loads(args.config_overrides or "{}"))
-    model = model_class(config_class(num_items=dataset.num_items, **options))
-    logger.info("training %s (%d parameters) on %s", args.backbone, model.num_parameters(), args.data_dir)
-
-    trainer = build_backbone_trainer(model, dataset, training_args, args.train_split)
-    started = time.perf_counter()
-    train_resuming(trainer)
-    seconds = time.perf_counter() - started
-    model = trainer.model
-    results = evaluate_backbone(model, dataset, "test", full_catalog=args.full_catalog)
-    if len(dataset.splits["cold_users"]):
-        results.update({f"cold_users_{k}": v for k, v in evaluate_backbone(model, dataset, "cold_users").items()})
-    results.update(
-        {
-            "backbone": args.backbone,
-            "train_split": args.train_split,
-            f"best_validation_{training_args.metric_for_best_model}": trainer.state.best_metric,
-            "best_epoch": best_epoch(trainer.state),
-            "epochs": trainer.state.epoch,
-            "train_seconds": round(seconds, 1),
-            "seconds_per_epoch": round(seconds / max(trainer.state.epoch, 1e-9), 2),
-        }
-    )
-    if trainer.is_world_process_zero():
-        model.config.card_data = protocol_card_data(dataset, args.data_dir, results, {"epochs": trainer.state.epoch})
-        settings = {"model": vars(args), "training": training_args.to_dict()}
-        save_run(output_dir, model, results, settings, keep_checkpoints=args.keep_checkpoints)
-    return results
-
-
 def candidate_rows(split: Dataset, max_length: int) -> TensorRows:
     """Scoring rows of a split: the history window, the stored candidates and the target's index among them."""
     candidates = torch.tensor(split["candidates"], dtype=torch.long)
     targets = torch.tensor(split["target"], dtype=torch.long)
     return TensorRows(
         ("input_ids",),
-        input_ids=left_pad(split["history"], max_length),
+        input_ids=pad(split["history"], 0, "left", max_length),
         candidate_ids=candidates,
         labels=torch.from_numpy(target_positions(candidates, targets)).long(),
         user_ids=torch.tensor(split["user_id"], dtype=torch.long),

@@ -31,7 +31,7 @@ def save_run(
 
     Trainer's resumable checkpoints hold pickled optimizer and RNG states; they are dropped unless
     ``keep_checkpoints``, so the final folder holds only safetensors and JSON. ``extra`` is called with the new folder
-    to write anything else that belongs to the model (a text encoder, a tokenizer...).
+    to write anything else that belongs to the model (a sentence encoder, a tokenizer...).
     """
     with atomic_directory(output_dir) as temporary:
         model.save_pretrained(str(temporary))

