@@ -47,9 +47,18 @@ class TextOnlyConfig(LLMPromptConfig):
         super().__init__(**kwargs)
 
 
+def peft():
+    """The `peft` package, which only TALLRec needs (``pip install "allmrec_hf[baselines]"``)."""
+    try:
+        import peft
+    except ImportError as error:
+        raise ImportError('TALLRec needs peft: pip install "allmrec_hf[baselines]" (or pip install peft)') from error
+    return peft
+
+
 def lora_config(rank: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules=("q_proj", "v_proj")):
     """TALLRec's adapters: LoRA of rank 8 (alpha 16, dropout 0.05) on the attention query and value projections."""
-    from peft import LoraConfig
+    LoraConfig = peft().LoraConfig
 
     return LoraConfig(
         r=rank,
@@ -113,11 +122,9 @@ class TextOnlyRecommender(LLMAnsweringMixin, ModelCardMixin, PreTrainedModel):
         )
         config = TextOnlyConfig(method=method, **fields, **config_kwargs)
         if method == "tallrec":
-            from peft import get_peft_model
-
             adapters = lora or lora_config()
             adapters.base_model_name_or_path = config.llm_name_or_path  # the reference, as the config records it
-            llm = get_peft_model(llm, adapters)
+            llm = peft().get_peft_model(llm, adapters)
         model = cls(config, llm=llm)
         model.generation_config = generation_config_for(config, **(generation or {}))
         return model, tokenizer
@@ -151,9 +158,7 @@ class TextOnlyRecommender(LLMAnsweringMixin, ModelCardMixin, PreTrainedModel):
                 config, pretrained_model_name_or_path, dtype, quantization, device_map, hub, **llm_options
             )
         if config.method == "tallrec":
-            from peft import PeftModel
-
-            llm = PeftModel.from_pretrained(llm, pretrained_model_name_or_path, **hub)
+            llm = peft().PeftModel.from_pretrained(llm, pretrained_model_name_or_path, **hub)
         model = cls(config, llm=llm)
         model.load_generation_config(pretrained_model_name_or_path, **hub)
         model.load_card_data(pretrained_model_name_or_path, **hub)
