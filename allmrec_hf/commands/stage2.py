@@ -172,7 +172,8 @@ def build_stage2(args: RecommenderArguments, training_args: RecommenderTrainingA
         trainer = build_recommender_trainer(
             model, tokenizer, dataset, training_args, args.train_split, max_users=args.max_train_users
         )
-    return Built(model, trainer, inference_files(tokenizer, dataset, args.stage1_model), tokenizer)
+    stage1_model = None if args.text_only else args.stage1_model  # text-only models read no item text
+    return Built(model, trainer, inference_files(tokenizer, dataset, stage1_model), tokenizer)
 
 
 def inference_files(tokenizer, dataset, stage1_model: str | None):
