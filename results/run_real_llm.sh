@@ -39,7 +39,7 @@ prepare() {  # dataset config -> prepared data, SASRec, stage 1 (MiniLM frozen, 
         python examples/train_cf.py --config "$config" --data_dir "$RUNS/$name/data" --output_dir "$RUNS/$name/sasrec"
     [ -f "$RUNS/$name/stage1/config.json" ] ||
         python examples/train_stage1.py --config "$config" --data_dir "$RUNS/$name/data" --cf_model "$RUNS/$name/sasrec" \
-        --text_encoder_training frozen --max_text_length "$text_length" --bf16 false --num_train_epochs 20 \
+        --sentence_encoder_training frozen --max_text_length "$text_length" --bf16 false --num_train_epochs 20 \
         --output_dir "$RUNS/$name/stage1"
 }
 

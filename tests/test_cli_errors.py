@@ -101,3 +101,31 @@ def test_every_example_script_runs_its_main_through_run_script(script):
     text = (Path(EXAMPLES) / script).read_text()
     block = text.split('if __name__ == "__main__":', 1)[1]
     assert "run_script(main)" in block
+
+
+ARGUMENT_DATACLASSES = ("allmrec_hf.commands.cf", "allmrec_hf.commands.stage1", "allmrec_hf.commands.stage2")
+
+
+@pytest.mark.parametrize("module_name", ARGUMENT_DATACLASSES)
+def test_every_flag_keeps_its_help_and_aliases(module_name):
+    """A dataclass decorated twice loses its fields' metadata: every flag's help and old-name alias silently vanish."""
+    import dataclasses
+    import importlib
+
+    module = importlib.import_module(module_name)
+    classes = [
+        value for value in vars(module).values() if dataclasses.is_dataclass(value) and value.__module__ == module_name
+    ]
+    assert classes
+    for cls in classes:
+        for field in dataclasses.fields(cls):
+            if not field.name.startswith("_"):
+                assert field.metadata.get("help"), f"{cls.__name__}.{field.name} has no help"
+
+
+def test_a_renamed_flag_still_parses_under_its_old_name():
+    from allmrec_hf.commands.cli import parse_script_arguments
+    from allmrec_hf.commands.stage1 import AlignerArguments
+
+    (arguments,) = parse_script_arguments((AlignerArguments,), (), ["--text_encoder_training", "frozen"])
+    assert arguments.sentence_encoder_training == "frozen"

@@ -15,7 +15,6 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-@dataclass
 class BackboneArguments:
     """What to train: the data, the backbone and its size (every other config field through ``config_overrides``)."""
 

@@ -21,7 +21,6 @@ COLLAPSED_TEXT_SPREAD = 0.01
 
 
 @dataclass
-@dataclass
 class AlignerArguments:
     """What stage 1 aligns: the data, the frozen CF model, the sentence encoder and the stage-1 settings (the preset's
     values unless given)."""
