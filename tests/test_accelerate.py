@@ -54,7 +54,7 @@ def assert_same_training(single, double, prefixes):
 
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_two_processes_match_one(
-    stage, sample_dataset_dir, stage1_dir, opt_llm_dir, tiny_sentence_transformer_dir, tmp_path
+    stage, sample_dataset_dir, cf_dir, stage1_dir, opt_llm_dir, tiny_sentence_transformer_dir, tmp_path
 ):
     common = [
         "--data_dir",
@@ -73,7 +73,7 @@ def test_two_processes_match_one(
             "train_stage1.py",
             ("item_encoder", "item_decoder", "text_encoder", "text_decoder", "sentence_encoder"),
         )
-        common += ["--cf_model", str(stage1_dir.parent / "cf"), "--sentence_encoder", str(tiny_sentence_transformer_dir),
+        common += ["--cf_model", str(cf_dir), "--sentence_encoder", str(tiny_sentence_transformer_dir),
                    "--max_text_length", "32", "--learning_rate", "1e-3"]  # fmt: skip
     else:
         script, trained = "train_stage2.py", ("user_projector", "item_projector")

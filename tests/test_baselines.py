@@ -7,10 +7,11 @@ import torch
 from peft import PeftModel
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from allmrec_hf import ALLMRecForRecommendation, TextOnlyRecommender
+from allmrec_hf import TextOnlyRecommender
 from allmrec_hf.collators import RecommendationBatcher
 from allmrec_hf.data import DataArguments, prepare_dataset
 from allmrec_hf.decoding import evaluate_scoring
+from allmrec_hf.evaluation import protocol_metrics
 from allmrec_hf.experiments import ExperimentRunner, all_tables, write_plots
 from allmrec_hf.experiments.cross_domain import (
     evaluate_recommender_cross_domain,
@@ -18,14 +19,10 @@ from allmrec_hf.experiments.cross_domain import (
     foreign_joint_embeddings,
 )
 from allmrec_hf.experiments.preference import item_categories, predict_preferences, preference_agreement
+from allmrec_hf.testing_utils import tiny_allmrec
 from allmrec_hf.training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
 
 from .conftest import SAMPLE_DATA_ARGS
-
-
-def build(stage1_dir, llm_dir, **kwargs):
-    torch.manual_seed(0)
-    return ALLMRecForRecommendation.from_stage1(str(stage1_dir), str(llm_dir), prompt_domain="item", **kwargs)
 
 
 def batch_of(model, tokenizer, dataset, count=2, **options):
@@ -76,7 +73,7 @@ def test_tallrec_is_a_peft_adapter_trained_on_text_only_prompts(opt_llm_dir, sam
 
 
 def test_mlp_llm_projects_the_cf_embeddings_directly(stage1_dir, opt_llm_dir):
-    model, _ = build(stage1_dir, opt_llm_dir, item_embeddings="cf")
+    model, _ = tiny_allmrec(stage1_dir, opt_llm_dir, item_embeddings="cf")
     cf = model.aligner.cf_backbone
     assert model.item_projector.layers[0].in_features == cf.config.hidden_size  # d = 50 in the paper, not d' = 128
     ids = torch.tensor([1, 5, 9])
@@ -97,33 +94,54 @@ def foreign_dataset():
     return prepare_dataset(DataArguments(**{**SAMPLE_DATA_ARGS, "seed": 99}))
 
 
-def test_cross_domain_scores_a_foreign_catalog_through_text(stage2_dir, foreign_dataset):
+def test_cross_domain_scores_a_foreign_catalog_through_text(stage2_dir, foreign_dataset, monkeypatch):
     model = AutoModel.from_pretrained(stage2_dir)
+    aligner = model.aligner
     sentence_tokenizer = AutoTokenizer.from_pretrained(stage2_dir / "sentence_tokenizer")
-    joint = foreign_joint_embeddings(model.aligner, sentence_tokenizer, foreign_dataset)
+    joint = foreign_joint_embeddings(aligner, sentence_tokenizer, foreign_dataset)
     assert joint.shape == (foreign_dataset.num_items + 1, model.config.aligner_config.latent_size)
-    # A foreign item's q_i is what the text path computes from its own title and description.
-    text = model.aligner.config.item_text(foreign_dataset.items[3])
+    # A foreign item's q_i is the text path applied to its own title and description.
+    text = aligner.config.item_text(foreign_dataset.items[3])
     tokens = sentence_tokenizer(
-        [text], truncation=True, max_length=model.aligner.config.max_text_length, return_tensors="pt"
+        [text], truncation=True, max_length=aligner.config.max_text_length, return_tensors="pt"
     )
-    torch.testing.assert_close(
-        model.aligner.embed_text_tokens(tokens["input_ids"], tokens["attention_mask"])[0],
-        joint[4],
-        rtol=1e-4,
-        atol=1e-5,
-    )
+    with torch.no_grad():
+        q = aligner.text_encoder(aligner.sentence_encoder(tokens["input_ids"], tokens["attention_mask"]))
+    torch.testing.assert_close(joint[4], q[0], rtol=1e-4, atol=1e-5)
+
+    # The LLM ranks the foreign candidates with those q_i as item tokens and the mean training user as user token.
+    tokenizer = AutoTokenizer.from_pretrained(stage2_dir)
+    scored = []
+    score_answers = model.score_answers
+    monkeypatch.setattr(model, "score_answers", lambda *args: scored.append(score_answers(*args)) or scored[-1])
     results = evaluate_recommender_cross_domain(
-        model,
-        AutoTokenizer.from_pretrained(stage2_dir),
-        sentence_tokenizer,
-        foreign_dataset,
-        max_users=8,
-        batch_size=8,
+        model, tokenizer, sentence_tokenizer, foreign_dataset, max_users=8, batch_size=8
     )
-    assert results["num_users"] == 8 and 0 <= results["hit@1"] <= 1
-    text_path = evaluate_text_path_cross_domain(model.aligner, sentence_tokenizer, foreign_dataset)
-    assert text_path["num_users"] == len(foreign_dataset.splits["test"])
+    rows = foreign_dataset.sample_rows("test", 8)
+    batch = RecommendationBatcher.for_model(
+        model, tokenizer, foreign_dataset.titles, with_answers=False, with_candidate_answers=True
+    )(rows.to_list())
+    answers, lengths = batch.pop("candidate_answer_ids"), batch.pop("candidate_answer_lengths")
+    foreign = {"item_table": joint, "user_representations": aligner.mean_user_representation}
+    sums, counts = score_answers({**batch, **foreign}, answers, lengths)
+    torch.testing.assert_close(scored[-1][0], sums)  # the test users' scores (validation ones came first)
+    scores = sums if results["score_normalization"] == "sum" else sums / counts
+    expected = protocol_metrics(scores, rows["candidates"], rows["target"], foreign_dataset.popularity)
+    assert results["num_users"] == 8
+    for name in ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10"):
+        assert results[name] == pytest.approx(expected[name]), name
+
+    # The LLM-free text path: x_mean . f_I^dec(q_i) (the paper's dot-product logit), for every test user.
+    text_path = evaluate_text_path_cross_domain(aligner, sentence_tokenizer, foreign_dataset)
+    test = foreign_dataset.splits["test"]
+    candidates = torch.tensor(test["candidates"])
+    assert aligner.config.score == "dot"
+    with torch.no_grad():
+        logits = aligner.item_decoder(joint[candidates]) @ aligner.mean_user_representation
+    expected = protocol_metrics(logits, candidates, test["target"], foreign_dataset.popularity)
+    assert text_path["num_users"] == len(test)
+    for name in ("hit@1", "hit@10", "ndcg@10", "hit@1_cold", "hit@1_warm"):
+        assert text_path[name] == pytest.approx(expected[name], nan_ok=True), name
 
 
 def test_preference_prediction_checks_answers_against_history_categories(stage2_dir, sample_dataset):

@@ -80,10 +80,10 @@ FIGURES = ("hit@1", "hit@5", "ndcg@10", "text_hit@1")
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(
-    stage, sample_dataset_dir, stage1_dir, tiny_sentence_transformer_dir, opt_llm_dir, tmp_path, monkeypatch
+    stage, sample_dataset_dir, cf_dir, stage1_dir, tiny_sentence_transformer_dir, opt_llm_dir, tmp_path, monkeypatch
 ):
     module, run = STAGES[stage]
-    paths = {"data": sample_dataset_dir, "cf": stage1_dir.parent / "cf", "stage1": stage1_dir, "llm": opt_llm_dir,
+    paths = {"data": sample_dataset_dir, "cf": cf_dir, "stage1": stage1_dir, "llm": opt_llm_dir,
              "sentence_encoder": tiny_sentence_transformer_dir}  # fmt: skip
     quietly = module.report_quietly
 

@@ -40,9 +40,12 @@ def test_interface_shapes_and_scores(name):
     full = model.score_all_items(HISTORY, USERS)
     assert full.shape == (3, NUM_ITEMS + 1) and torch.isinf(full[:, 0]).all()
     torch.testing.assert_close(full[:, 1:], users @ items[1:].T)
-    output = model(HISTORY, USERS, candidate_ids=CANDIDATES, labels=torch.tensor([0, 1, 2]))
+    labels = torch.tensor([0, 1, 2])
+    output = model(HISTORY, USERS, candidate_ids=CANDIDATES, labels=labels)
     torch.testing.assert_close(output.logits, scores)
-    assert output.loss > 0
+    # Cross-entropy of the target among the candidates: -log softmax(scores)[target], averaged over users.
+    expected = (scores.logsumexp(1) - scores[torch.arange(3), labels]).mean()
+    torch.testing.assert_close(output.loss, expected)
 
 
 @pytest.mark.parametrize("name", list(BACKBONES))
@@ -88,13 +91,26 @@ def test_sasrec_reference_mode_lets_items_attend_to_padding():
 
 @pytest.mark.parametrize("name", list(BACKBONES))
 def test_training_loss_and_gradients(name):
+    """SASRec's loss: -log sigmoid of every real position's positive logit and -log(1 - sigmoid) of its negative's,
+    each averaged over real positions; the gradient reaches exactly the items that the batch reads."""
     model = tiny_model(name).train()
+    torch.manual_seed(1)
     positives = torch.tensor([[0, 0, 4, 5, 6, 7], [0, 0, 0, 0, 2, 3], [8, 9, 10, 11, 12, 13]])
     negatives = torch.randint(14, NUM_ITEMS + 1, positives.shape).masked_fill(positives == 0, 0)
+    torch.manual_seed(2)  # the same dropout masks in both passes
     loss = model(HISTORY, USERS, positive_ids=positives, negative_ids=negatives).loss
+    torch.manual_seed(2)
+    hidden = model.sequence_representations(HISTORY, USERS)
+    items = model.item_embeddings()
+    real = positives != 0
+    positive_logits = (hidden * items[positives]).sum(-1)[real]
+    negative_logits = (hidden * items[negatives]).sum(-1)[real]
+    expected = -torch.sigmoid(positive_logits).log().mean() - (1 - torch.sigmoid(negative_logits)).log().mean()
+    torch.testing.assert_close(loss, expected)
     loss.backward()
-    assert torch.isfinite(loss)
-    assert model.item_embedding.weight.grad.abs().sum() > 0
+    touched = set(torch.nonzero(model.item_embedding.weight.grad.abs().sum(1)).flatten().tolist())
+    read = set(HISTORY.flatten().tolist()) | set(positives[real].tolist()) | set(negatives[real].tolist())
+    assert set(positives[real].tolist()) | set(negatives[real].tolist()) <= touched <= read - {0}
     with pytest.raises(ValueError, match="negative_ids"):
         model(HISTORY, USERS, positive_ids=positives)
 

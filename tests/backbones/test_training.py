@@ -128,7 +128,7 @@ def test_test_metrics_and_full_catalog_ranking(trained_sasrec, sample_dataset):
     assert full_catalog_metrics(model, split, 10)["full_hit@10"] == pytest.approx(np.mean(hits))
 
 
-def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset_dir, tmp_path):
+def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset, sample_dataset_dir, tmp_path):
     import train_cf
 
     output = tmp_path / "sasrec"
@@ -146,10 +146,16 @@ def test_train_cf_script_writes_a_loadable_model_and_results(sample_dataset_dir,
         "run_settings.json",
     ]
     results = json.loads((output / "eval_results.json").read_text())
-    for key in ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm", "cold_users_hit@1"):
-        assert 0.0 <= results[key] <= 1.0
-    assert 0.0 <= results["best_validation_hit@1"] <= 1.0 and results["best_epoch"] in (1.0, 2.0)
-    assert type(AutoModel.from_pretrained(output)).__name__ == "GRU4RecModel"
+    model = AutoModel.from_pretrained(output)
+    assert type(model).__name__ == "GRU4RecModel"
+    # The figures are those of the saved model: the epoch of the best validation Hit@1, scored on the test users.
+    assert evaluate_backbone(model, sample_dataset, "validation")["hit@1"] == results["best_validation_hit@1"]
+    assert results["best_epoch"] in (1.0, 2.0)
+    test = evaluate_backbone(model, sample_dataset, "test")
+    for key in ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "hit@1_cold", "hit@1_warm"):
+        assert results[key] == pytest.approx(test[key]), key
+    cold_users = evaluate_backbone(model, sample_dataset, "cold_users")
+    assert results["cold_users_hit@1"] == pytest.approx(cold_users["hit@1"])
     card = (output / "README.md").read_text()
     assert card.startswith("---\n") and "\nlibrary_name: allmrec_hf\n" in card.split("\n---\n")[0]
     assert "| hit@1 |" in card and "Leave-one-out" in card
