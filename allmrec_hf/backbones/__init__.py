@@ -19,9 +19,12 @@ BACKBONES = {
     "nextitnet": (NextItNetConfig, NextItNetModel),
     "ncf": (NCFConfig, NCFModel),
 }
+# How tables name each backbone: its model class without "Model" (SASRecModel -> "SASRec").
+BACKBONE_NAMES = {key: model.__name__.removesuffix("Model") for key, (_, model) in BACKBONES.items()}
 
 __all__ = [
     "BACKBONES",
+    "BACKBONE_NAMES",
     "CFBackboneConfig",
     "CFBackbonePreTrainedModel",
     "GRU4RecConfig",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from transformers import AutoModel, AutoTokenizer
 
+from ..backbones import BACKBONES
 from ..commands.stage2 import SENTENCE_TOKENIZER_DIR
 from ..data.prepared import PreparedDataset
 from ..decoding import DECODINGS, evaluate_recommender, path_inputs
@@ -46,7 +47,7 @@ BASELINES = ("llm_only", "tallrec", "mlp_llm")
 class ExperimentSettings:
     """The ``experiments`` section of a config."""
 
-    backbones: list[str] = field(default_factory=lambda: ["sasrec", "gru4rec", "nextitnet", "ncf"])
+    backbones: list[str] = field(default_factory=lambda: list(BACKBONES))
     main_backbone: str = "sasrec"
     llm: str | None = None
     use_stage1: bool = True

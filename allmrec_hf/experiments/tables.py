@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 
+from ..backbones import BACKBONE_NAMES
 from .reporting import format_value, markdown_table
 
 
-CF_NAMES = {"ncf": "NCF", "nextitnet": "NextItNet", "gru4rec": "GRU4Rec", "sasrec": "SASRec"}
+# The paper's tables list the backbones weakest first (NCF ... SASRec): the registry's order reversed.
+CF_NAMES = dict(reversed(BACKBONE_NAMES.items()))
 
 
 def _get(results: dict, key: str, metric: str = "hit@1"):
