@@ -131,7 +131,7 @@ def provenance() -> dict:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
-    changes = git("status", "--porcelain", "--", "allmrec_hf", "examples")
+    changes = git("status", "--porcelain", "--", "allmrec_hf", "examples", "benches")
     return {
         "command": shlex.join(["python", *sys.argv]),
         "commit": git("rev-parse", "HEAD"),

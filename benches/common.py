@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from allmrec_hf.utils import provenance
+
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -32,7 +34,9 @@ def parse_benchmark_arguments(parser: argparse.ArgumentParser) -> argparse.Names
 
 def print_result(main) -> None:
     """Run a benchmark's ``main`` and print the dict it returns as the only output on stdout (Trainer prints its
-    logs there, so they go to stderr)."""
+    logs there, so they go to stderr), with its provenance (command, commit, versions, threads, date) so a figure
+    committed under results/benches can be traced."""
     with contextlib.redirect_stdout(sys.stderr):
         result = main()
+    result.setdefault("provenance", provenance())
     print(json.dumps(result, indent=2))

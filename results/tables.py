@@ -1,0 +1,93 @@
+"""Print the README's "A-LLMRec with a real LLM" tables from the row JSONs under results/<dataset>/.
+
+    python results/tables.py            # every dataset folder with rows
+
+Each figure is read from the JSON that `results/run_real_llm.sh` wrote for the row (examples/evaluate.py's output, its
+command and commit under ``provenance``); a row whose JSON is missing is printed as "not run".
+"""
+
+import json
+import math
+from pathlib import Path
+
+
+HERE = Path(__file__).parent
+# (row file, label, key prefix): stage 1's JSON holds the joint scorer (no prefix) and the text path ("text_").
+ROWS = (
+    ("sasrec", "SASRec", ""),
+    ("stage1", "Stage 1 joint scorer (no LLM)", ""),
+    ("stage1", "Stage 1 text path (no LLM)", "text_"),
+    ("llm_only", "LLM-Only", ""),
+    ("tallrec", "TALLRec (LoRA)", ""),
+    ("mlp_llm", "MLP-LLM", ""),
+    ("allmrec", "A-LLMRec", ""),
+    ("allmrec_sbert", "A-LLMRec (SBERT)", ""),
+)
+TRAINED = ("tallrec", "mlp_llm", "allmrec")
+
+
+def standard_error(hit_rate: float, users: int) -> float:
+    return math.sqrt(hit_rate * (1 - hit_rate) / users)
+
+
+def figure(results: dict, key: str) -> str:
+    return f"{results[key]:.4f}" if key in results else "–"
+
+
+def scoring_table(folder: Path) -> list[str]:
+    lines = [
+        "| model | Hit@1 (± s.e.) | Hit@1 cold | Hit@1 warm | NDCG@10 | score normalisation | users | s/user |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row, label, prefix in ROWS:
+        path = folder / f"{row}.json"
+        if not path.exists():
+            continue
+        results = json.loads(path.read_text())
+        hit, users = results[f"{prefix}hit@1"], results["num_users"]
+        seconds = results.get("seconds_per_batch", "–") if results.get("batch_size", 1) == 1 else "–"
+        lines.append(
+            f"| {label} | {hit:.4f} ± {standard_error(hit, users):.4f} | {figure(results, prefix + 'hit@1_cold')} | "
+            f"{figure(results, prefix + 'hit@1_warm')} | {figure(results, prefix + 'ndcg@10')} | "
+            f"{results.get('score_normalization', '–')} | {users} | {seconds} |"
+        )
+    generated = folder / "allmrec_generate.json"
+    if generated.exists():
+        results = json.loads(generated.read_text())
+        lines.append(
+            f"| A-LLMRec, greedy generation (exact / lenient) | {results['hit@1']:.4f} / "
+            f"{results['hit@1_lenient']:.4f} | {figure(results, 'hit@1_cold')} | {figure(results, 'hit@1_warm')} | – "
+            f"| – | {results['num_users']} | {results.get('seconds_per_batch', '–')} |"
+        )
+    return lines
+
+
+def training_table(folder: Path) -> list[str]:
+    lines = [
+        "| method | training users (samples) | epochs | optimizer steps | hours | loss, first → last logged step |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method in TRAINED:
+        path = folder / f"{method}-training.json"
+        if not path.exists():
+            continue
+        results = json.loads(path.read_text())
+        curve = results.get("loss_history", [])
+        losses = f"{curve[0]['loss']:.3f} → {curve[-1]['loss']:.3f}" if curve else "–"
+        last = curve[-1] if curve else {}
+        lines.append(
+            f"| {method} | {results['train_users']} | {last.get('epoch', '–')} | {last.get('step', '–')} | "
+            f"{results['train_seconds'] / 3600:.2f} | {losses} |"
+        )
+    return lines
+
+
+def main() -> None:
+    for folder in sorted(path for path in HERE.iterdir() if path.is_dir() and any(path.glob("*.json"))):
+        print(f"### {folder.name}\n")
+        print("\n".join(scoring_table(folder)) + "\n")
+        print("\n".join(training_table(folder)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
