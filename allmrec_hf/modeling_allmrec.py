@@ -14,7 +14,6 @@ same column, so the logits of the answer tokens are the last ``answer_length + 1
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +21,14 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
-from transformers import AutoModelForCausalLM, DynamicCache, GenerationConfig, PreTrainedModel
+from transformers import (
+    AutoModelForCausalLM,
+    DynamicCache,
+    GenerationConfig,
+    LogitsProcessorList,
+    PreTrainedModel,
+    RepetitionPenaltyLogitsProcessor,
+)
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput, cached_file
@@ -321,16 +327,22 @@ class LLMAnsweringMixin:
         given as embeddings, so the repetition penalty covers the generated tokens only, as in the reference."""
         if prefix_allowed_tokens_fn is not None:
             generate_kwargs.setdefault("repetition_penalty", 1.0)  # the allowed tokens already decide
-        with warnings.catch_warnings():
-            # Said once in this docstring rather than warned at every batch.
-            warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
-            return self.llm.generate(
-                inputs_embeds=self.embed_prompt(**prompt_inputs(batch)),
-                attention_mask=batch["attention_mask"],
-                generation_config=self.generation_config,
-                prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
-                **generate_kwargs,
-            )
+        penalty = generate_kwargs.pop("repetition_penalty", self.generation_config.repetition_penalty)
+        processors = generate_kwargs.pop("logits_processor", None) or LogitsProcessorList()
+        if penalty not in (None, 1.0):
+            # Our own processor, not generate's: generate skips each row's left-padding length of `input_ids` as
+            # prompt, but after `inputs_embeds` they hold the generated tokens only, so a padded row's first tokens
+            # would escape the penalty and a user's answer would depend on the batch.
+            processors.append(RepetitionPenaltyLogitsProcessor(penalty))
+        return self.llm.generate(
+            inputs_embeds=self.embed_prompt(**prompt_inputs(batch)),
+            attention_mask=batch["attention_mask"],
+            generation_config=self.generation_config,
+            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
+            repetition_penalty=1.0,
+            logits_processor=processors,
+            **generate_kwargs,
+        )
 
     def num_trainable_parameters(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters() if parameter.requires_grad)

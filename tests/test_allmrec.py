@@ -192,21 +192,12 @@ def test_scoring_ranks_the_candidates_by_answer_likelihood(tester):
             assert ranked[name] == pytest.approx(value, abs=1e-9, nan_ok=True), name
 
 
-# transformers 5 gives the repetition penalty `prompt_ignore_length` = each row's left padding, counted in `input_ids`;
-# a prompt passed as `inputs_embeds` leaves only the generated tokens there, so a padded row's first tokens escape it.
-PENALTY_SKIPS_PADDED_ROWS = pytest.mark.xfail(
-    strict=True,
-    reason="generate() with inputs_embeds skips the repetition penalty for as many generated tokens as a row has "
-    "left padding: a user's free-generation answer depends on the batch",
-)
-
-
 @pytest.mark.parametrize(
     "constrained, batch_size",
     [
         pytest.param(False, 1, id="greedy"),
         pytest.param(True, 3, id="constrained-padded"),
-        pytest.param(False, 3, id="greedy-padded", marks=PENALTY_SKIPS_PADDED_ROWS),
+        pytest.param(False, 3, id="greedy-padded"),
     ],
 )
 def test_generation_is_greedy_decoding_of_each_user_alone(tester, constrained, batch_size):
