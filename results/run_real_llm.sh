@@ -12,7 +12,7 @@
 #   prepare    data, SASRec, stage 1 (MiniLM frozen, 20 epochs) and their rows
 #   allmrec    A-LLMRec trained, scored (and, on Scientific, scored again with the SBERT item embeddings)
 #   llm_only   LLM-Only (trains nothing) scored
-#   baselines  MLP-LLM and TALLRec (LoRA) trained and scored (Scientific only)
+#   baselines  TALLRec (LoRA) and MLP-LLM trained and scored (Scientific only)
 #   generate   A-LLMRec's greedy generation (Scientific only)
 #
 # Settings (README): titles capped at $MAX_TITLE_TOKENS SmolLM2 tokens; stage 2 trains one epoch on a seeded sample
@@ -82,7 +82,7 @@ step() {  # step name config text_length
             evaluate "$name" "$RUNS/$name/llm_only" llm_only --decoding score ;;
         baselines)
             if [ "$name" = scientific ]; then
-                for method in mlp_llm tallrec; do
+                for method in tallrec mlp_llm; do
                     train "$name" "$method"
                     evaluate "$name" "$RUNS/$name/$method" "$method" --decoding score
                 done

@@ -83,7 +83,8 @@ def training_table(folder: Path) -> list[str]:
 
 
 def main() -> None:
-    for folder in sorted(path for path in HERE.iterdir() if path.is_dir() and any(path.glob("*.json"))):
+    rows = {row for row, _, _ in ROWS}
+    for folder in sorted(path for path in HERE.iterdir() if any((path / f"{row}.json").exists() for row in rows)):
         print(f"### {folder.name}\n")
         print("\n".join(scoring_table(folder)) + "\n")
         print("\n".join(training_table(folder)) + "\n")
