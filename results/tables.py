@@ -57,7 +57,8 @@ def scoring_table(folder: Path) -> list[str]:
         lines.append(
             f"| A-LLMRec, greedy generation (exact / lenient) | {results['hit@1']:.4f} / "
             f"{results['hit@1_lenient']:.4f} | {figure(results, 'hit@1_cold')} | {figure(results, 'hit@1_warm')} | – "
-            f"| – | {results['num_users']} | {results.get('seconds_per_batch', '–')} |"
+            f"| names a candidate: {results['named_a_candidate']:.3f} | {results['num_users']} | "
+            f"{results.get('seconds_per_batch', '–')} |"
         )
     return lines
 
