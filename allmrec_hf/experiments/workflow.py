@@ -44,7 +44,7 @@ SECTIONS = ("data", "cf", "stage1", "stage2", "evaluation")
 class EvaluationSettings:
     """How the final A-LLMRec model is scored: every decoding listed, on the test split."""
 
-    decodings: list[str] = field(default_factory=lambda: ["score", "generate", "constrained"])
+    decodings: list[str] = field(default_factory=lambda: list(DECODINGS))
     batch_size: int = 8
     max_users: int | None = None
     sbert_variant: bool = True
