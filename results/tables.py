@@ -83,12 +83,24 @@ def training_table(folder: Path) -> list[str]:
     return lines
 
 
+def paired_difference(folder: Path, row: str, baseline: str) -> str:
+    """Mean per-user Hit@1 difference of two rows over the same users, with its standard error."""
+    per_user = [json.loads((folder / f"{name}.json").read_text())["per_user"] for name in (row, baseline)]
+    hits = [dict(zip(record["user_id"], record["hit@1"])) for record in per_user]
+    differences = [hits[0][user] - hits[1][user] for user in hits[0]]
+    mean = sum(differences) / len(differences)
+    variance = sum((value - mean) ** 2 for value in differences) / (len(differences) - 1)
+    return f"{row} - {baseline}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
+
+
 def main() -> None:
     rows = {row for row, _, _ in ROWS}
     for folder in sorted(path for path in HERE.iterdir() if any((path / f"{row}.json").exists() for row in rows)):
         print(f"### {folder.name}\n")
         print("\n".join(scoring_table(folder)) + "\n")
         print("\n".join(training_table(folder)) + "\n")
+        if (folder / "allmrec.json").exists() and (folder / "llm_only.json").exists():
+            print(paired_difference(folder, "allmrec", "llm_only") + "\n")
 
 
 if __name__ == "__main__":
