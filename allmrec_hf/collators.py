@@ -8,7 +8,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from .data.negatives import EpochCandidates, EpochNegatives
-from .prompts import answer_token_ids, cap_titles, preference_prompt, recommendation_prompt
+from .prompts import SoftTokenLayout, answer_token_ids, cap_titles, preference_prompt, recommendation_prompt
 
 
 def pad(rows: list, value: int = 0, side: str = "left", length: int | None = None) -> torch.LongTensor:
@@ -121,7 +121,9 @@ class RecommendationBatcher:
             (the training layout ``[left padding][prompt][answer][right padding]``) with ``labels``: the answer
             tokens aligned with the last columns, or with ``causal_lm_labels`` as long as ``input_ids`` (-100 over
             the prompt, as a `transformers` causal LM computes its own loss), with ``position_ids``.
-        with_candidate_answers (`bool`, *optional*): Add every candidate's answer tokens (for candidate scoring).
+        with_candidate_answers (`bool`, *optional*): Add every candidate's answer tokens (for candidate scoring);
+            with ``with_answers`` false, ``labels`` are then each row's target index among its candidates (the
+            ranking objectives' training batches).
         prompt (`str`, *optional*, defaults to `"recommendation"`): ``"recommendation"`` or ``"preference"``.
         strict_candidates (`bool`, *optional*, defaults to `True`):
             Require exactly ``config.num_candidates`` candidates per row, as the model was trained with.
@@ -152,6 +154,7 @@ class RecommendationBatcher:
             tokenizer, [title or config.missing_title for title in titles], config.max_title_tokens
         )
         self.config = config
+        self.layout = SoftTokenLayout.of(config)
         self.cf_window = cf_window
         self.with_answers = with_answers
         self.with_candidate_answers = with_candidate_answers
@@ -171,13 +174,9 @@ class RecommendationBatcher:
         config = self.config
         history_titles = [self.titles[item] for item in history]
         if self.prompt == "preference":
-            return preference_prompt(config.prompt_domain, history_titles, config.use_user_token, config.item_tokens)
+            return preference_prompt(config.prompt_domain, history_titles, self.layout)
         return recommendation_prompt(
-            config.prompt_domain,
-            history_titles,
-            [self.titles[item] for item in candidates],
-            config.use_user_token,
-            config.item_tokens,
+            config.prompt_domain, history_titles, [self.titles[item] for item in candidates], self.layout
         )
 
     def check_context(self, features: list[dict], prompt_ids: list[list[int]]) -> None:
@@ -250,6 +249,8 @@ class RecommendationBatcher:
                 [pad(row, pad_id, "right", max(map(len, sum(answers, [])))) for row in answers]
             )
             batch["candidate_answer_lengths"] = torch.tensor([[len(answer) for answer in row] for row in answers])
+            if not self.with_answers and "target" in features[0]:
+                batch["labels"] = torch.tensor([row.index(f["target"]) for f, row in zip(features, candidates)])
         return batch
 
 

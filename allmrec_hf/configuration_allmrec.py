@@ -7,7 +7,7 @@ from transformers import AutoConfig, PreTrainedConfig
 
 from .configuration_aligner import ALLMRecAlignerConfig, sub_config
 from .configuration_utils import ConfigFileErrorsMixin, checked_types
-from .prompts import PROMPT_DOMAINS
+from .prompts import PROMPT_DOMAINS, SoftTokenLayout
 
 
 ITEM_EMBEDDINGS = ("joint", "text", "cf", "random", "none")
@@ -93,9 +93,11 @@ class LLMPromptConfig(ConfigFileErrorsMixin, PreTrainedConfig):
         self.llm_eos_token_id = llm_eos_token_id
         super().__init__(**kwargs)
 
-    # What the prompt holds besides text (A-LLMRec overrides both).
+    # What the prompt holds besides text (A-LLMRec overrides these).
     use_user_token = False
     item_tokens = False
+    user_token_placement = "first"
+    item_token_placement = "after_title"
 
     @property
     def llm_hidden_size(self) -> int:
@@ -121,6 +123,25 @@ class ALLMRecConfig(LLMPromptConfig):
             the scale); `from_stage1(soft_token_scale="text")` sets the RMS of the LLM's own input token
             embeddings, so soft tokens start at the scale of text tokens (Gemma's embedding layer multiplies text
             embeddings by sqrt(hidden); OPT's and Llama's do not).
+        normalize_soft_tokens (`bool`, *optional*, defaults to `False`):
+            Scale every soft token to unit RMS before ``soft_token_scale``: with ``soft_token_scale`` at the text
+            RMS, soft tokens then stay at the scale of text tokens throughout training (the paper: off).
+        standardize_soft_token_inputs (`bool`, *optional*, defaults to `False`):
+            ``F_U`` and ``F_I`` read their inputs standardised per dimension (by the catalog's item statistics and
+            the training users'; see `fit_input_statistics`). Stage-1 ``e_i`` are sigmoid outputs around a shared
+            mean, so without it different items' soft tokens start almost parallel (the paper: off).
+        user_token_placement (`str`, *optional*, defaults to `"first"`): ``first`` (the paper) or ``after_text``
+            (a sentence's words before it; see `allmrec_hf.prompts.SoftTokenLayout`).
+        item_token_placement (`str`, *optional*, defaults to `"after_title"`): ``after_title`` (the paper) or
+            ``before_title``.
+        lm_loss_weight / ranking_loss_weight / distillation_loss_weight (`float`, *optional*, defaults to 1 / 0 /
+            0): The training objective, a weighted sum. ``lm``: the LM loss of the target's answer (eq. 8, the
+            paper). ``ranking``: cross-entropy of the target among the softmax of every candidate's answer
+            log-likelihood (``score_normalization``, the mean per token by default) divided by
+            ``ranking_temperature``; the model then ranks by that normalisation. ``distillation``: KL divergence from the stage-1 joint scorer's softmax over the
+            candidates (its logits divided by ``distillation_temperature``) to the same softmax of the LLM's. Either
+            of the last two reads all the candidates' answers in one tree-masked pass (see `score_answers`).
+        ranking_temperature / distillation_temperature (`float`, *optional*, defaults to 1.0): See above.
         user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
         kwargs: The fields of `LLMPromptConfig`.
     """
@@ -137,6 +158,15 @@ class ALLMRecConfig(LLMPromptConfig):
         user_projector_activation: str = "leaky_relu",
         item_projector_activation: str = "gelu",
         soft_token_scale: float = 1.0,
+        normalize_soft_tokens: bool = False,
+        standardize_soft_token_inputs: bool = False,
+        user_token_placement: str = "first",
+        item_token_placement: str = "after_title",
+        lm_loss_weight: float = 1.0,
+        ranking_loss_weight: float = 0.0,
+        distillation_loss_weight: float = 0.0,
+        ranking_temperature: float = 1.0,
+        distillation_temperature: float = 1.0,
         user_token_id: int | None = None,
         history_token_id: int | None = None,
         candidate_token_id: int | None = None,
@@ -146,17 +176,40 @@ class ALLMRecConfig(LLMPromptConfig):
             raise ValueError(f"item_embeddings must be one of {ITEM_EMBEDDINGS}, got {item_embeddings!r}")
         if not soft_token_scale > 0:
             raise ValueError(f"soft_token_scale must be positive, got {soft_token_scale}")
+        SoftTokenLayout(user_token_placement=user_token_placement, item_token_placement=item_token_placement)
+        weights = {"lm_loss_weight": lm_loss_weight, "ranking_loss_weight": ranking_loss_weight,
+                   "distillation_loss_weight": distillation_loss_weight}  # fmt: skip
+        if any(weight < 0 for weight in weights.values()) or not any(weights.values()):
+            raise ValueError(f"the loss weights must be >= 0 and not all 0, got {weights}")
+        if not (ranking_temperature > 0 and distillation_temperature > 0):
+            raise ValueError("ranking_temperature and distillation_temperature must be positive")
         self.aligner_config = sub_config(aligner_config, ALLMRecAlignerConfig)
         self.item_embeddings = item_embeddings
         self.use_user_token = use_user_token
         self.user_projector_activation = user_projector_activation
         self.item_projector_activation = item_projector_activation
         self.soft_token_scale = soft_token_scale
+        self.normalize_soft_tokens = normalize_soft_tokens
+        self.standardize_soft_token_inputs = standardize_soft_token_inputs
+        self.user_token_placement = user_token_placement
+        self.item_token_placement = item_token_placement
+        self.lm_loss_weight = lm_loss_weight
+        self.ranking_loss_weight = ranking_loss_weight
+        self.distillation_loss_weight = distillation_loss_weight
+        self.ranking_temperature = ranking_temperature
+        self.distillation_temperature = distillation_temperature
         self.user_token_id = user_token_id
         self.history_token_id = history_token_id
         self.candidate_token_id = candidate_token_id
         super().__init__(**kwargs)
+        if self.ranks_candidates and self.score_normalization is None:
+            self.score_normalization = "mean"  # what the ranking objectives train is how the model ranks
 
     @property
     def item_tokens(self) -> bool:
         return self.item_embeddings != "none"
+
+    @property
+    def ranks_candidates(self) -> bool:
+        """Whether training reads every candidate's answer (the ranking or distillation objective)."""
+        return self.ranking_loss_weight > 0 or self.distillation_loss_weight > 0

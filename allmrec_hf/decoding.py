@@ -70,15 +70,37 @@ class AnswerTrie:
         return tokens or [fallback]
 
 
-def candidate_scores(model, tokenizer, dataset, split: str, batch_size: int = 8, max_users=None, prompt_inputs=None):
+def swap_candidate_tokens(candidate_item_ids: torch.LongTensor, generator: torch.Generator) -> torch.LongTensor:
+    """Each row's candidate ids rotated by a random shift in ``1 .. candidates - 1``: every candidate's soft token then
+    belongs to another candidate of the row while the titles stay in place (the swap test of the soft tokens)."""
+    rows, candidates = candidate_item_ids.shape
+    shifts = torch.randint(1, candidates, (rows, 1), generator=generator).to(candidate_item_ids.device)
+    columns = (torch.arange(candidates, device=candidate_item_ids.device) + shifts) % candidates
+    return candidate_item_ids.gather(1, columns)
+
+
+def candidate_scores(
+    model,
+    tokenizer,
+    dataset,
+    split: str,
+    batch_size: int = 8,
+    max_users=None,
+    prompt_inputs=None,
+    swap_soft_tokens: bool = False,
+):
     """Summed answer log-likelihoods and answer lengths of every candidate, ``(users, candidates)`` each, and the
-    rows scored."""
+    rows scored; with ``swap_soft_tokens``, every candidate's soft token is another candidate's of the same row
+    (`swap_candidate_tokens`, seeded)."""
     rows = dataset.sample_rows(split, max_users)
     batcher = RecommendationBatcher.for_model(
         model, tokenizer, dataset.titles, with_answers=False, with_candidate_answers=True
     )
+    generator = torch.Generator().manual_seed(0)
     sums, counts = [], []
     for _, batch in prompt_batches(model, rows, batcher, batch_size, f"scoring {split}", prompt_inputs):
+        if swap_soft_tokens:
+            batch["candidate_item_ids"] = swap_candidate_tokens(batch["candidate_item_ids"], generator)
         total, length = model.score_answers(
             batch, batch.pop("candidate_answer_ids"), batch.pop("candidate_answer_lengths")
         )
@@ -98,12 +120,14 @@ def evaluate_scoring(
     prompt_inputs=None,
     validation_users=None,
     per_user=False,
+    swap_soft_tokens=False,
 ) -> dict:
     """Rank the candidates by answer likelihood, summed or length-normalised (``normalization``).
 
     ``normalization`` defaults to the model's ``config.score_normalization``. When that is unset, the one with the
     better NDCG@10 on the validation split (``validation_users`` of them, default ``max_users``) is picked and
-    stored in the config, so that a saved model, its pipeline and its reported metrics rank alike."""
+    stored in the config, so that a saved model, its pipeline and its reported metrics rank alike.
+    ``swap_soft_tokens`` scores with the candidates' soft tokens swapped among them (see `candidate_scores`)."""
     normalization = normalization or model.config.score_normalization
     if normalization is None:
         validation_sums, validation_counts, validation_rows = candidate_scores(
@@ -116,12 +140,16 @@ def evaluate_scoring(
         normalization = max(quality, key=lambda name: (quality[name], name == "sum"))
         model.config.score_normalization = normalization
     started = time.perf_counter()
-    sums, counts, rows = candidate_scores(model, tokenizer, dataset, split, batch_size, max_users, prompt_inputs)
+    sums, counts, rows = candidate_scores(
+        model, tokenizer, dataset, split, batch_size, max_users, prompt_inputs, swap_soft_tokens
+    )
     seconds = time.perf_counter() - started
     scores = sums if normalization == "sum" else sums / counts
     users = rows["user_id"] if per_user else None
     results = protocol_metrics(scores, rows["candidates"], rows["target"], dataset.popularity, user_ids=users)
     results["score_normalization"] = normalization
+    if swap_soft_tokens:
+        results["swapped_soft_tokens"] = True
     results.update(timing(seconds, len(rows), batch_size))
     return results
 

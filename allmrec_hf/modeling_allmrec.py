@@ -14,6 +14,7 @@ same column, so the logits of the answer tokens are the last ``answer_length + 1
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +41,8 @@ from .modeling_aligner import ALLMRecAlignerModel
 from .modeling_utils import damaged_weights
 
 
+logger = logging.getLogger(__name__)
+
 LLM_PREFIX = "llm."
 HUB_ARGUMENTS = ("revision", "subfolder", "token", "cache_dir", "local_files_only", "force_download", "proxies")
 LLM_LOADING_ARGUMENTS = ("attn_implementation", "max_memory", "offload_folder", "low_cpu_mem_usage")
@@ -62,9 +65,10 @@ class ALLMRecOutput(ModelOutput):
 
 class ALLMRecProjector(nn.Module):
     """``F_U`` or ``F_I`` (eq. 7): Linear -> LayerNorm -> activation -> Linear, into the LLM's token space (the
-    reference uses LeakyReLU for the user, GELU for items; the config names them)."""
+    reference uses LeakyReLU for the user, GELU for items; the config names them). With ``standardize_inputs`` the
+    inputs are first standardised per dimension by statistics stored with the model (`fit_input_statistics`)."""
 
-    def __init__(self, input_size: int, token_size: int, activation: str):
+    def __init__(self, input_size: int, token_size: int, activation: str, standardize_inputs: bool = False):
         super().__init__()
         self.layers = nn.Sequential(
             nn.Linear(input_size, token_size),
@@ -72,8 +76,21 @@ class ALLMRecProjector(nn.Module):
             ACT2FN[activation],
             nn.Linear(token_size, token_size),
         )
+        self.standardize_inputs = standardize_inputs
+        if standardize_inputs:
+            self.register_buffer("input_mean", torch.zeros(input_size))
+            self.register_buffer("input_std", torch.ones(input_size))
+
+    @torch.no_grad()
+    def fit_input_statistics(self, samples: torch.Tensor) -> None:
+        """Standardise inputs by the per-dimension mean and standard deviation of ``samples`` `(n, input_size)`."""
+        samples = samples.float()
+        self.input_mean.copy_(samples.mean(0))
+        self.input_std.copy_(samples.std(0).clamp(min=1e-6))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.standardize_inputs:
+            inputs = (inputs - self.input_mean) / self.input_std
         return self.layers(inputs)
 
 
@@ -249,8 +266,26 @@ class LLMAnsweringMixin:
 
     @torch.no_grad()
     def score_answers(self, batch: dict, answer_ids: torch.LongTensor, answer_lengths: torch.LongTensor):
+        """Log-likelihood of every candidate answer after each prompt (`answer_log_likelihoods` without gradients).
+
+        Args:
+            batch (`dict`): Left-padded prompt batch (as `RecommendationBatcher` builds it without answers), with
+                the `embed_prompt` inputs.
+            answer_ids / answer_lengths: See `answer_log_likelihoods`.
+        """
+        return self.answer_log_likelihoods(
+            self.embed_prompt(**prompt_inputs(batch)), batch["attention_mask"], answer_ids, answer_lengths
+        )
+
+    def answer_log_likelihoods(
+        self,
+        prompt_embeds: torch.Tensor,
+        prompt_mask: torch.LongTensor,
+        answer_ids: torch.LongTensor,
+        answer_lengths: torch.LongTensor,
+    ):
         """Log-likelihood of every candidate answer after each prompt: the prompt is read once, then all answers
-        in ONE more forward pass.
+        in ONE more forward pass (differentiable: the ranking objectives train through it).
 
         The answers of a row are packed one after another behind the prompt's cache; each attends to the prompt and
         to its own earlier tokens only, and its positions continue from the prompt's end, so it is read exactly as
@@ -260,8 +295,9 @@ class LLMAnsweringMixin:
         forward pass over the prompt plus all answers, without attending across answers.
 
         Args:
-            batch (`dict`): Left-padded prompt batch (as `RecommendationBatcher` builds it without answers), with
-                the `embed_prompt` inputs.
+            prompt_embeds (`torch.Tensor` of shape `(batch, length, hidden)`): The left-padded prompts' input
+                embeddings (`embed_prompt`).
+            prompt_mask (`torch.LongTensor` of shape `(batch, length)`): Their attention mask.
             answer_ids (`torch.LongTensor` of shape `(batch, candidates, answer_length)`): Right-padded answers.
             answer_lengths (`torch.LongTensor` of shape `(batch, candidates)`): Real tokens per answer.
 
@@ -269,7 +305,6 @@ class LLMAnsweringMixin:
             ``(sum, count)``: summed token log-likelihoods and token counts, each `(batch, candidates)`; the mean
             is ``sum / count``.
         """
-        prompt_mask = batch["attention_mask"]
         device = prompt_mask.device
         answer_ids, answer_lengths = answer_ids.to(device), answer_lengths.to(device)
         rows, candidates, width = answer_ids.shape
@@ -288,7 +323,7 @@ class LLMAnsweringMixin:
         prompt_positions = position_ids_from_mask(prompt_mask)
         cache = DynamicCache()  # plain layers: every prompt position is kept, the masks below apply any window
         prompt = self.llm(
-            inputs_embeds=self.embed_prompt(**prompt_inputs(batch)),
+            inputs_embeds=prompt_embeds,
             attention_mask=prompt_mask,
             position_ids=prompt_positions,
             cache=cache,
@@ -309,16 +344,15 @@ class LLMAnsweringMixin:
             inputs_embeds=embeds, attention_mask=mask, position_ids=answer_positions, cache=cache, use_cache=True
         )
         # An answer's first token follows the prompt's last; its token j > 0 follows its token j - 1.
-        sums = torch.zeros(rows, candidates, device=device)
+        sums = []
         for index in range(rows):  # one row's logits at a time: with a large vocabulary they are big
             chosen = row == index
             tokens, after = packed_ids[index, packed[chosen]], packed[chosen] - 1
-            first = offset[chosen] == 0
-            logits = answers.logits[index, after.clamp(min=0)].float()
-            logits[first] = prompt.logits[index, -1].float()
+            first = (offset[chosen] == 0).unsqueeze(1)
+            logits = torch.where(first, prompt.logits[index, -1:], answers.logits[index, after.clamp(min=0)]).float()
             token_log_probs = logits.gather(1, tokens.unsqueeze(1)).squeeze(1) - logits.logsumexp(-1)
-            sums[index].index_add_(0, candidate[chosen], token_log_probs)
-        return sums, answer_lengths.float()
+            sums.append(token_log_probs.new_zeros(candidates).index_add(0, candidate[chosen], token_log_probs))
+        return torch.stack(sums), answer_lengths.float()
 
     @torch.no_grad()
     def generate_answers(self, batch: dict, prefix_allowed_tokens_fn=None, **generate_kwargs) -> torch.LongTensor:
@@ -390,8 +424,9 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         token_size = llm.get_input_embeddings().embedding_dim
         cf_size = config.aligner_config.cf_config.hidden_size
         item_size = cf_size if config.item_embeddings == "cf" else config.aligner_config.latent_size
-        self.user_projector = ALLMRecProjector(cf_size, token_size, config.user_projector_activation)
-        self.item_projector = ALLMRecProjector(item_size, token_size, config.item_projector_activation)
+        standardize = config.standardize_soft_token_inputs
+        self.user_projector = ALLMRecProjector(cf_size, token_size, config.user_projector_activation, standardize)
+        self.item_projector = ALLMRecProjector(item_size, token_size, config.item_projector_activation, standardize)
         if config.item_embeddings == "random":
             # Table 7 row 4: item tokens without collaborative knowledge, fixed (seeded) and saved with the model.
             generator = torch.Generator().manual_seed(0)
@@ -424,6 +459,7 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         device_map=None,
         soft_token_scale: float | str = 1.0,
         generation: dict | None = None,
+        user_rows=None,
         **config_kwargs,
     ):
         """A new stage-2 model around a trained stage-1 folder (or model) and an LLM; returns ``(model, tokenizer)``.
@@ -441,6 +477,9 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
                 outputs; ``"text"`` sets it to the RMS of the LLM's own input token embeddings (see `ALLMRecConfig`).
             generation (`dict`, *optional*): `GenerationConfig` settings (``max_new_tokens``, ``repetition_penalty``)
                 other than the reference's.
+            user_rows (*optional*): Rows with ``history`` and ``user_id`` (the training split) whose ``x_u``
+                standardise ``F_U``'s inputs, with ``standardize_soft_token_inputs=True`` (see
+                `fit_input_statistics`).
             config_kwargs: `ALLMRecConfig` fields (``prompt_domain``, ``max_title_tokens``, ...).
 
         The tokenizer gains the three placeholder tokens (the LLM's embedding table is not resized: placeholder
@@ -467,7 +506,30 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         model = cls(config, llm=llm, aligner=aligner)
         model.generation_config = generation_config_for(config, **(generation or {}))
         model.place_like_llm()
+        if config.standardize_soft_token_inputs:
+            if user_rows is not None:
+                model.fit_input_statistics(user_rows)
+            else:
+                logger.warning(
+                    "standardize_soft_token_inputs without user_rows: the projectors' inputs stay unstandardised until "
+                    "fit_input_statistics (or each projector's own) is called"
+                )
         return model, tokenizer
+
+    @torch.no_grad()
+    def fit_input_statistics(self, user_rows, max_users: int = 4096) -> None:
+        """Standardise the projectors' inputs: ``F_I``'s by the statistics of every catalog item's representation,
+        ``F_U``'s by those of ``x_u`` over the first ``max_users`` of ``user_rows`` (rows with ``history`` and
+        ``user_id``)."""
+        from .collators import pad  # the collators import this module's config users; no cycle at call time
+
+        device = self.user_projector.input_mean.device
+        items = torch.arange(1, self.config.aligner_config.cf_config.num_items + 1, device=device)
+        self.item_projector.fit_input_statistics(self.item_representations(items))
+        rows = user_rows.select(range(min(max_users, len(user_rows))))
+        windows = pad(rows["history"], 0, "left", self.cf_window).to(device)
+        users = torch.tensor(rows["user_id"], dtype=torch.long, device=device)
+        self.user_projector.fit_input_statistics(self.cf_user_representations(windows, users))
 
     def place_like_llm(self) -> None:
         """Put the aligner and projectors (fp32) on the device of the LLM's input embeddings."""
@@ -553,6 +615,11 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         """How many recent history items the CF backbone reads for ``x_u``."""
         return self.aligner.cf_backbone.config.max_sequence_length
 
+    @torch.no_grad()
+    def cf_user_representations(self, cf_input_ids: torch.LongTensor, user_ids: torch.LongTensor | None = None):
+        """``x_u`` of the frozen CF backbone for each history window."""
+        return self.aligner.cf_backbone.user_representation(cf_input_ids, user_ids)
+
     def item_representations(self, item_ids: torch.LongTensor, path: str | None = None) -> torch.Tensor:
         """What ``F_I`` projects for each item, by ``path`` (default ``config.item_embeddings``; see the config)."""
         path = path or self.config.item_embeddings
@@ -601,11 +668,10 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         tokens = {}
         if placeholders["user"].any():
             if user_representations is None:
-                with torch.no_grad():
-                    user_representations = self.aligner.cf_backbone.user_representation(cf_input_ids, user_ids)
+                user_representations = self.cf_user_representations(cf_input_ids, user_ids)
             elif user_representations.dim() == 1:  # one ``x_u`` standing in for every user (cross-domain)
                 user_representations = user_representations.expand(len(input_ids), -1)
-            tokens["user"] = self.user_projector(user_representations.float())
+            tokens["user"] = self.soft_tokens(self.user_projector, user_representations)
         for name, item_ids in (("history", history_item_ids), ("candidate", candidate_item_ids)):
             if placeholders[name].any():
                 real = item_ids[item_ids != 0]
@@ -614,16 +680,23 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
                     if item_table is not None
                     else self.item_representations(real, item_embedding_path)
                 )
-                tokens[name] = self.item_projector(items.float())
+                tokens[name] = self.soft_tokens(self.item_projector, items)
         for name, projected in tokens.items():
             expected = int(placeholders[name].sum())
             if len(projected) != expected:
                 raise ValueError(
                     f"the prompts hold {expected} {name} placeholders but {len(projected)} {name} vectors were given"
                 )
-            projected = projected * config.soft_token_scale
             embeds = embeds.masked_scatter(placeholders[name].unsqueeze(-1), projected.to(embeds.dtype))
         return embeds
+
+    def soft_tokens(self, projector: ALLMRecProjector, inputs: torch.Tensor) -> torch.Tensor:
+        """The soft tokens ``projector`` makes of ``inputs``, as they enter the LLM (normalised and scaled as the
+        config says)."""
+        tokens = projector(inputs.float())
+        if self.config.normalize_soft_tokens:
+            tokens = tokens * tokens.pow(2).mean(-1, keepdim=True).add(1e-12).rsqrt()
+        return tokens * self.config.soft_token_scale
 
     # -- training --------------------------------------------------------------------------------------------
 
@@ -633,21 +706,76 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         attention_mask: torch.LongTensor,
         labels: torch.LongTensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
+        candidate_answer_ids: torch.LongTensor | None = None,
+        candidate_answer_lengths: torch.LongTensor | None = None,
         **soft_token_inputs,
     ) -> ALLMRecOutput:
-        """The LM loss of the answer (eq. 8).
+        """The training loss: the LM loss of the answer (eq. 8) or, given every candidate's answer, the objective
+        the config weighs (LM, ranking and distillation losses; see `ALLMRecConfig`).
 
         Args:
             input_ids (`torch.LongTensor` of shape `(batch, length)`):
-                ``[left padding][prompt][answer][right padding]``; placeholders mark the soft tokens.
+                ``[left padding][prompt][answer][right padding]`` (eq. 8 alone), or the left-padded prompt (with
+                ``candidate_answer_ids``); placeholders mark the soft tokens.
             attention_mask (`torch.LongTensor` of shape `(batch, length)`): 1 on prompt and answer tokens.
-            labels (`torch.LongTensor` of shape `(batch, answer_length)`, *optional*):
-                The answer tokens aligned with the last ``answer_length`` columns, -100 on padding.
-            num_items_in_batch (`int`, *optional*): Answer tokens of the whole step (see `answer_loss`).
+            labels (`torch.LongTensor`, *optional*): Eq. 8 alone: the answer tokens aligned with the last
+                ``answer_length`` columns, -100 on padding, `(batch, answer_length)`. With candidate answers: the
+                index of each row's target among its candidates, `(batch,)`.
+            num_items_in_batch (`int`, *optional*): Answer tokens (rows, with candidate answers) of the whole step
+                (see `answer_loss`).
+            candidate_answer_ids / candidate_answer_lengths (`torch.LongTensor`, *optional*): Every candidate's
+                answer, `(batch, candidates, answer_length)` right-padded, and its length `(batch, candidates)`.
             soft_token_inputs: The other inputs of `embed_prompt` (item ids, the CF window...).
         """
-        embeds = self.embed_prompt(input_ids, **soft_token_inputs)
-        return self.answer_loss(embeds, attention_mask, labels, num_items_in_batch)
+        if candidate_answer_ids is None:
+            embeds = self.embed_prompt(input_ids, **soft_token_inputs)
+            return self.answer_loss(embeds, attention_mask, labels, num_items_in_batch)
+        if soft_token_inputs.get("user_representations") is None and "cf_input_ids" in soft_token_inputs:
+            soft_token_inputs["user_representations"] = self.cf_user_representations(
+                soft_token_inputs.pop("cf_input_ids"), soft_token_inputs.pop("user_ids", None)
+            )
+        sums, counts = self.answer_log_likelihoods(
+            self.embed_prompt(input_ids, **soft_token_inputs), attention_mask, candidate_answer_ids,
+            candidate_answer_lengths,
+        )  # fmt: skip
+        scores = sums / counts if (self.config.score_normalization or "mean") == "mean" else sums
+        loss = None
+        if labels is not None:
+            losses = self.ranking_losses(sums / counts, scores, labels, soft_token_inputs)
+            total = sum(weight * losses[name].sum() for name, weight in self.loss_weights().items() if weight)
+            loss = total / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+        return ALLMRecOutput(loss=loss, logits=scores)
+
+    def loss_weights(self) -> dict[str, float]:
+        config = self.config
+        return {
+            "lm": config.lm_loss_weight,
+            "ranking": config.ranking_loss_weight,
+            "distillation": config.distillation_loss_weight,
+        }
+
+    def ranking_losses(self, mean_log_likelihoods, scores, target_index, soft_token_inputs) -> dict[str, torch.Tensor]:
+        """Each row's loss of each objective the config weighs: ``lm`` (the target answer's mean token negative
+        log-likelihood: eq. 8 for one row), ``ranking`` (cross-entropy of the target among the candidates' scores)
+        and ``distillation`` (KL divergence from the stage-1 joint scorer's candidate distribution)."""
+        config, weights = self.config, self.loss_weights()
+        target_index = target_index.to(scores.device)
+        losses = {}
+        if weights["lm"]:
+            losses["lm"] = -mean_log_likelihoods.gather(1, target_index.unsqueeze(1)).squeeze(1)
+        student = F.log_softmax(scores / config.ranking_temperature, dim=-1)
+        if weights["ranking"]:
+            losses["ranking"] = F.nll_loss(student, target_index, reduction="none")
+        if weights["distillation"]:
+            users, candidates = soft_token_inputs.get("user_representations"), soft_token_inputs["candidate_item_ids"]
+            if users is None:
+                raise ValueError("the distillation loss needs the user (cf_input_ids or user_representations)")
+            if users.dim() == 1:
+                users = users.expand(len(candidates), -1)
+            teacher = self.aligner.score_candidates(users, candidates, "joint").float()
+            teacher = F.log_softmax(teacher / config.distillation_temperature, dim=-1)
+            losses["distillation"] = F.kl_div(student, teacher, log_target=True, reduction="none").sum(-1)
+        return losses
 
 
 def attach_llm(name_or_path, gguf_file, llm, tokenizer, revision, dtype, quantization, device_map, placeholders=True):

@@ -36,42 +36,78 @@ PROMPT_DOMAINS = {
 }
 
 
-def quoted_titles(titles: list[str], placeholder: str | None) -> str:
-    return ",".join(f'"{title}"{placeholder or ""}' for title in titles)
+# Where the soft tokens sit. The paper (and the reference code) puts the user token first and each item's token after
+# its title. Llama-style LLMs use position 0 as an attention sink whatever it holds, so a user token there may go
+# unread; and a token after its title is seen by nothing of that title. The alternatives put text before the user token
+# and each item's token before its title, so that the title's own tokens read it.
+USER_TOKEN_PLACEMENTS = ("first", "after_text")
+ITEM_TOKEN_PLACEMENTS = ("after_title", "before_title")
 
 
-def history_clause(words: PromptDomain, history_titles: list[str], item_tokens: bool) -> str:
+@dataclass(frozen=True)
+class SoftTokenLayout:
+    """Which soft tokens a prompt holds and where (see `USER_TOKEN_PLACEMENTS`, `ITEM_TOKEN_PLACEMENTS`); the default
+    is the paper's prompt, ``SoftTokenLayout(False, False)`` the text-only prompt of LLM-Only and TALLRec."""
+
+    user_token: bool = True
+    item_tokens: bool = True
+    user_token_placement: str = "first"
+    item_token_placement: str = "after_title"
+
+    def __post_init__(self):
+        if self.user_token_placement not in USER_TOKEN_PLACEMENTS:
+            raise ValueError(
+                f"user_token_placement must be one of {USER_TOKEN_PLACEMENTS}, got {self.user_token_placement!r}"
+            )
+        if self.item_token_placement not in ITEM_TOKEN_PLACEMENTS:
+            raise ValueError(
+                f"item_token_placement must be one of {ITEM_TOKEN_PLACEMENTS}, got {self.item_token_placement!r}"
+            )
+
+    @classmethod
+    def of(cls, config) -> SoftTokenLayout:
+        """The layout a model's config sets."""
+        return cls(config.use_user_token, config.item_tokens, config.user_token_placement, config.item_token_placement)
+
+    def user_sentence(self) -> str:
+        if not self.user_token:
+            return ""
+        if self.user_token_placement == "first":
+            return f"{USER_TOKEN} is a user representation. "
+        return f"The user representation is {USER_TOKEN}. "
+
+    def quoted_titles(self, titles: list[str], placeholder: str) -> str:
+        if not self.item_tokens:
+            return ",".join(f'"{title}"' for title in titles)
+        if self.item_token_placement == "before_title":
+            return ",".join(f'{placeholder}"{title}"' for title in titles)
+        return ",".join(f'"{title}"{placeholder}' for title in titles)
+
+
+def history_clause(words: PromptDomain, history_titles: list[str], layout: SoftTokenLayout) -> str:
     if not history_titles:  # a new user: no title to list (the user token then carries the mean training user)
         return f"This user has not {words.interacted} any {words.noun} yet."
-    return f"This user has {words.interacted} {quoted_titles(history_titles, HISTORY_TOKEN if item_tokens else None)} in the previous."
+    return f"This user has {words.interacted} {layout.quoted_titles(history_titles, HISTORY_TOKEN)} in the previous."
 
 
 def recommendation_prompt(
-    domain: str,
-    history_titles: list[str],
-    candidate_titles: list[str],
-    user_token: bool = True,
-    item_tokens: bool = True,
+    domain: str, history_titles: list[str], candidate_titles: list[str], layout: SoftTokenLayout = SoftTokenLayout()
 ) -> str:
-    """The recommendation prompt of Figure 3 (with ``user_token`` and ``item_tokens`` off: Figure 5, the prompt of
-    LLM-Only and TALLRec)."""
+    """The recommendation prompt of Figure 3 (with a text-only ``layout``: Figure 5, the prompt of LLM-Only and
+    TALLRec)."""
     words = PROMPT_DOMAINS[domain]
-    user = f"{USER_TOKEN} is a user representation. " if user_token else ""
-    candidates = quoted_titles(candidate_titles, CANDIDATE_TOKEN if item_tokens else None)
+    candidates = layout.quoted_titles(candidate_titles, CANDIDATE_TOKEN)
     return (
-        f"{user}{history_clause(words, history_titles, item_tokens)} Recommend one next {words.noun} for this "
-        f"user to {words.verb} next from the following {words.noun} title set, {candidates}. {ANSWER_ANCHOR}"
+        f"{layout.user_sentence()}{history_clause(words, history_titles, layout)} Recommend one next {words.noun} for "
+        f"this user to {words.verb} next from the following {words.noun} title set, {candidates}. {ANSWER_ANCHOR}"
     )
 
 
-def preference_prompt(
-    domain: str, history_titles: list[str], user_token: bool = True, item_tokens: bool = True
-) -> str:
+def preference_prompt(domain: str, history_titles: list[str], layout: SoftTokenLayout = SoftTokenLayout()) -> str:
     """The favourite genre/category prompt of section 5.4.4: same user and history, asking in free text."""
     words = PROMPT_DOMAINS[domain]
-    user = f"{USER_TOKEN} is a user representation. " if user_token else ""
     return (
-        f"{user}{history_clause(words, history_titles, item_tokens)} "
+        f"{layout.user_sentence()}{history_clause(words, history_titles, layout)} "
         f"Given the {words.noun}s this user has {words.interacted}, the {words.preference} this user likes most are"
     )
 

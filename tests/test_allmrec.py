@@ -16,70 +16,9 @@ from allmrec_hf.collators import RecommendationBatcher
 from allmrec_hf.decoding import AnswerTrie, evaluate_generation, evaluate_scoring
 from allmrec_hf.evaluation import protocol_metrics
 from allmrec_hf.prompts import exact_hit
-from allmrec_hf.testing_utils import tiny_allmrec
 from allmrec_hf.training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
 
-
-class ALLMRecTester:
-    """A-LLMRec around the session's stage-1 model and one tiny random LLM: models, batches, and answers computed
-    the slow way (no cache, one user at a time) to compare the model's own with."""
-
-    def __init__(self, stage1_dir, llm_dir, dataset):
-        self.stage1_dir, self.llm_dir, self.dataset = stage1_dir, llm_dir, dataset
-
-    def build(self, **config_kwargs):
-        return tiny_allmrec(self.stage1_dir, self.llm_dir, **config_kwargs)
-
-    def rows(self, split="test", count=4):
-        return [self.dataset.splits[split][i] for i in range(count)]
-
-    def batch(self, model, tokenizer, features, **options):
-        return RecommendationBatcher.for_model(model, tokenizer, self.dataset.titles, **options)(features)
-
-    def scores(self, model, tokenizer, features):
-        """``(sums, counts)`` of every candidate's answer log-likelihood, through the shared prompt cache."""
-        batch = self.batch(model, tokenizer, features, with_answers=False, with_candidate_answers=True)
-        return model.score_answers(batch, batch.pop("candidate_answer_ids"), batch.pop("candidate_answer_lengths"))
-
-    @torch.no_grad()
-    def next_token_logits(self, model, tokenizer, feature, answer_prefix):
-        """The LLM's logits after one user's prompt (no padding) and ``answer_prefix``, in one uncached pass."""
-        batch = self.batch(model, tokenizer, [feature], with_answers=False)
-        embeds = model.embed_prompt(**{name: value for name, value in batch.items() if name != "attention_mask"})
-        if answer_prefix:
-            embeds = torch.cat([embeds, model.llm.get_input_embeddings()(torch.tensor([answer_prefix]))], 1)
-        mask = torch.ones(embeds.shape[:2], dtype=torch.long)
-        return model.llm(inputs_embeds=embeds, attention_mask=mask).logits[0, -1].float()
-
-    def greedy_answer(self, model, tokenizer, feature, max_new_tokens, repetition_penalty=1.0, answers=None):
-        """Greedy decoding token by token, the generated tokens penalised as transformers' repetition penalty does;
-        with ``answers``, restricted to the tokens that continue one of them."""
-        tokens = []
-        while len(tokens) < max_new_tokens and model.config.llm_eos_token_id not in tokens:
-            logits = self.next_token_logits(model, tokenizer, feature, tokens)
-            seen = torch.tensor(sorted(set(tokens)), dtype=torch.long)
-            logits[seen] = torch.where(
-                logits[seen] < 0, logits[seen] * repetition_penalty, logits[seen] / repetition_penalty
-            )
-            if answers is not None:
-                allowed = torch.tensor(sorted({a[len(tokens)] for a in answers if a[: len(tokens)] == tokens}))
-                logits = torch.full_like(logits, -torch.inf).index_copy(0, allowed, logits[allowed])
-            tokens.append(int(logits.argmax()))
-        return tokens
-
-
-@pytest.fixture
-def tester(stage1_dir, tiny_llm_dir, sample_dataset):
-    return ALLMRecTester(stage1_dir, tiny_llm_dir, sample_dataset)
-
-
-@pytest.fixture
-def opt_tester(stage1_dir, opt_llm_dir, sample_dataset):
-    return ALLMRecTester(stage1_dir, opt_llm_dir, sample_dataset)
-
-
-def snapshot(module):
-    return {name: tensor.detach().clone() for name, tensor in module.state_dict().items()}
+from .conftest import snapshot
 
 
 # -- every architecture ---------------------------------------------------------------------------------------------

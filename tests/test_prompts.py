@@ -9,6 +9,7 @@ import pytest
 from allmrec_hf.evaluation import per_user_metrics
 from allmrec_hf.llm_reference import PACKAGED_LLMS, load_llm_tokenizer, packaged_gguf
 from allmrec_hf.prompts import (
+    SoftTokenLayout,
     answer_text,
     answer_token_ids,
     cap_titles,
@@ -110,7 +111,7 @@ def test_answer_tokens_are_those_of_the_full_text(tokenizer_name, sample_dataset
     tokenizer reads prompt and answer as one text (no lone space token)."""
     tokenizer = TOKENIZERS[tokenizer_name](sample_dataset)
     titles = ["Stanley 6-Piece Screwdriver Set", 'Tape 1.88" x 9 yd', "Nitrile gloves, 100 pack"]
-    prompt = recommendation_prompt("item", titles[:1], titles, user_token=False, item_tokens=False)
+    prompt = recommendation_prompt("item", titles[:1], titles, SoftTokenLayout(False, False))
     assert not prompt.endswith(" ")
     prompt_ids = tokenizer(prompt)["input_ids"]
     for title, answer in zip(titles, answer_token_ids(tokenizer, titles)):

@@ -15,7 +15,8 @@ from ..configuration_allmrec import ITEM_EMBEDDINGS, LLM_DTYPES, ALLMRecConfig, 
 from ..decoding import DECODINGS, evaluate_recommender
 from ..modeling_allmrec import ALLMRecForRecommendation
 from ..pipeline_recommendation import Catalog
-from ..prompts import PROMPT_DOMAINS
+from ..prompts import ITEM_TOKEN_PLACEMENTS, PROMPT_DOMAINS, USER_TOKEN_PLACEMENTS
+from ..training.diagnostics import CURVE_KEY, LearningCurveCallback
 from ..training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
 from .run import Built, run_stage
 
@@ -84,7 +85,45 @@ class RecommenderArguments:
     item_embeddings: str = field(
         default="joint", metadata={"help": "Item soft tokens (see ALLMRecConfig).", "choices": list(ITEM_EMBEDDINGS)}
     )
-    use_user_token: bool = field(default=True, metadata={"help": "Put the user soft token first."})
+    use_user_token: bool = field(default=True, metadata={"help": "Put the user soft token in the prompt."})
+    user_token_placement: str = field(
+        default="first",
+        metadata={
+            "help": "first (the paper) or after_text (words before it).",
+            "choices": list(USER_TOKEN_PLACEMENTS),
+        },
+    )
+    item_token_placement: str = field(
+        default="after_title",
+        metadata={"help": "after_title (the paper) or before_title.", "choices": list(ITEM_TOKEN_PLACEMENTS)},
+    )
+    normalize_soft_tokens: bool = field(
+        default=False, metadata={"help": "Soft tokens at unit RMS times --soft_token_scale (the paper: false)."}
+    )
+    standardize_soft_token_inputs: bool = field(
+        default=False,
+        metadata={"help": "The projectors read their inputs standardised per dimension (the paper: false)."},
+    )
+    lm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of eq. 8's LM loss of the target answer."})
+    ranking_loss_weight: float = field(
+        default=0.0, metadata={"help": "Weight of the softmax cross-entropy over the candidates' answer scores."}
+    )
+    distillation_loss_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight of the KL divergence from the stage-1 joint scorer's candidate softmax."},
+    )
+    ranking_temperature: float = field(default=1.0, metadata={"help": "Divides the LLM's candidate scores."})
+    distillation_temperature: float = field(default=1.0, metadata={"help": "Divides the stage-1 scorer's logits."})
+    learning_curve_samples: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Training samples seen at which to score validation users and the swap test (e.g. 0 200 500)."
+        },
+    )
+    learning_curve_users: int = field(default=100, metadata={"help": "Validation users of each learning-curve point."})
+    learning_curve_file: str | None = field(
+        default=None, metadata={"help": "Where the learning curve is written (JSON; default: in the output folder)."}
+    )
     max_new_tokens: int = field(default=64, metadata={"help": "Generation budget of an answer."})
     repetition_penalty: float = field(default=1.5, metadata={"help": "Greedy generation's repetition penalty."})
     llm_adapter: str | None = field(
@@ -159,7 +198,12 @@ def build_stage2(args: RecommenderArguments, training_args: RecommenderTrainingA
             raise ValueError(f"--method {args.method} needs --stage1_model")
         scale = args.soft_token_scale if args.soft_token_scale == "text" else float(args.soft_token_scale)
         model, tokenizer = ALLMRecForRecommendation.from_stage1(
-            args.stage1_model, args.llm, soft_token_scale=scale, **args.llm_kwargs(), **prompt
+            args.stage1_model,
+            args.llm,
+            soft_token_scale=scale,
+            user_rows=dataset.splits[args.train_split],
+            **args.llm_kwargs(),
+            **prompt,
         )
         if model.config.aligner_config.cf_config.num_items != dataset.num_items:
             raise ValueError(f"{args.stage1_model} was trained on another catalog than {args.data_dir}")
@@ -172,6 +216,20 @@ def build_stage2(args: RecommenderArguments, training_args: RecommenderTrainingA
         trainer = build_recommender_trainer(
             model, tokenizer, dataset, training_args, args.train_split, max_users=args.max_train_users
         )
+        if args.learning_curve_samples and not args.text_only:
+            curve_file = args.learning_curve_file or os.path.join(training_args.output_dir, "learning_curve.json")
+            settings = {"model": vars(args), "training": training_args.to_dict()}
+            trainer.add_callback(
+                LearningCurveCallback(
+                    model,
+                    tokenizer,
+                    dataset,
+                    args.learning_curve_samples,
+                    args.learning_curve_users,
+                    curve_file,
+                    settings,
+                )  # fmt: skip
+            )
     stage1_model = None if args.text_only else args.stage1_model  # text-only models read no item text
     return Built(model, trainer, inference_files(tokenizer, dataset, stage1_model), tokenizer)
 
@@ -196,11 +254,16 @@ def score_stage2(built: Built, args: RecommenderArguments, training_args, datase
     results = {"method": args.method, "train_seconds": round(seconds, 1)}
     if built.trainer is not None:
         results["train_users"] = len(built.trainer.train_dataset)
+        history = built.trainer.state.log_history
         results["loss_history"] = [
             {"step": entry["step"], "epoch": round(entry["epoch"], 4), "loss": entry["loss"]}
-            for entry in built.trainer.state.log_history
+            | {name: value for name, value in entry.items() if name.endswith(("_rms", "_cosine"))}
+            for entry in history
             if "loss" in entry
         ]
+        curve = [entry[CURVE_KEY] for entry in history if CURVE_KEY in entry]
+        if curve:
+            results[CURVE_KEY] = curve
     if args.method == "allmrec_sbert":
         model.config.item_embeddings = "text"  # A-LLMRec (SBERT): q_i for every item at inference (Table 2)
     if args.evaluation_decoding != "none":

@@ -53,8 +53,16 @@ def build_recommender_trainer(
         seed=args.seed + 2,
     )
     trains_adapters = model.config.model_type == "allmrec_text_only"
+    # The ranking objectives read every candidate's answer after the prompt; eq. 8 alone reads the target's.
+    ranks = getattr(model.config, "ranks_candidates", False)
     batcher = RecommendationBatcher.for_model(
-        model, tokenizer, dataset.titles, training_candidates=candidates, causal_lm_labels=trains_adapters
+        model,
+        tokenizer,
+        dataset.titles,
+        training_candidates=candidates,
+        causal_lm_labels=trains_adapters,
+        with_answers=not ranks,
+        with_candidate_answers=ranks,
     )
     return report_quietly(
         Trainer(
