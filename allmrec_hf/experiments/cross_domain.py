@@ -3,6 +3,9 @@
 The CF model knows none of the foreign items, so they enter through their text: ``q_i = f_T^enc(SBERT(text))``
 with the source model's stage-1 text path (section 4.1.4), and the source's mean training user stands in for every
 foreign user (the CF model cannot read a foreign history). A CF model alone cannot score a foreign catalog at all.
+
+The modality-aware baselines (MoRec, CTRL, RECFORMER) write every item from its text, so they are moved to the
+foreign catalog whole (`with_catalog`) and read the foreign users' histories as they read their own.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import torch
 from ..decoding import evaluate_scoring
 from ..evaluation import protocol_metrics
 from ..modeling_aligner import ALLMRecAlignerModel
+from ..training.cf import evaluate_backbone
 from ..training.stage1 import catalog_texts
 
 
@@ -40,3 +44,10 @@ def evaluate_recommender_cross_domain(model, tokenizer, sentence_tokenizer, data
         "user_representations": model.aligner.mean_user_representation,
     }
     return evaluate_scoring(model, tokenizer, dataset, split, prompt_inputs=foreign, **options)
+
+
+def evaluate_modality_aware_cross_domain(model, tokenizer, dataset, split: str = "test", max_users=None) -> dict:
+    """A modality-aware model (MoRec, CTRL, RECFORMER) on a foreign dataset's candidates, with the foreign catalog
+    written from its text (``tokenizer``: the model's sentence tokenizer, saved beside it)."""
+    foreign = model.with_catalog(catalog_texts(model, dataset), tokenizer)
+    return evaluate_backbone(foreign, dataset, split, max_users=max_users)

@@ -5,7 +5,8 @@ TALLRec (LoRA fine-tuning of the LLM on text-only prompts); MLP-LLM (CF embeddin
 no stage 1); A-LLMRec (SBERT) (``q_i`` for every item at inference); A-LLMRec over each backbone (Table 9).
 Ablations: Table 6 (stage-1 losses, frozen sentence encoder) and Table 7 (user token, joint embedding). Scenarios:
 cold/warm items, cold users, few-shot training (K users), cross-domain. Favourite genre/category prediction
-(section 5.4.4). Modality-aware baselines (MoRec, CTRL, RECFORMER) are not part of this package.
+(section 5.4.4). The modality-aware baselines (MoRec, CTRL, RECFORMER) run when ``experiments.modality_aware`` lists
+them (none by default: RECFORMER fine-tunes a language model), with their scenarios of the paper's tables.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from dataclasses import dataclass, field
 
 from transformers import AutoModel, AutoTokenizer
 
-from ..backbones import BACKBONES
+from ..backbones import BACKBONES, MODALITY_AWARE_BACKBONES
 from ..commands.stage2 import SENTENCE_TOKENIZER_DIR
 from ..data.prepared import PreparedDataset
 from ..decoding import DECODINGS, evaluate_recommender, path_inputs
 from ..training.runs import RESULTS_FILE
 from ..utils import write_json_atomic
-from .cross_domain import evaluate_recommender_cross_domain, evaluate_text_path_cross_domain
+from .cross_domain import (
+    evaluate_modality_aware_cross_domain,
+    evaluate_recommender_cross_domain,
+    evaluate_text_path_cross_domain,
+)
 from .preference import predict_preferences, preference_agreement
 from .workflow import TINY_RANDOM_LLM, Workflow, parse_section, resolve_llm
 
@@ -41,6 +46,25 @@ STAGE2_ABLATIONS = {
     "random joint embedding": {"item_embeddings": "random"},
 }
 BASELINES = ("llm_only", "tallrec", "mlp_llm")
+# Pre-training runs its epochs without validation (nothing to keep the best of).
+PRETRAINING = {
+    "training_stage": "pretrain",
+    "eval_strategy": "no",
+    "load_best_model_at_end": False,
+    "early_stopping_patience": 0,
+}
+# RECFORMER fine-tunes MiniLM: at the CF learning rate (1e-3) a pre-trained encoder loses what it knew.
+RECFORMER_TRAINING = {"learning_rate": 5e-5, "early_stopping_patience": 0}
+# Each modality-aware baseline as steps over the ``cf`` section: (step, overrides, the step it fine-tunes). The epochs
+# keep each within an hour of a 2-core CPU on Scientific; ``modality_aware_overrides`` changes any step's settings.
+MODALITY_AWARE_STEPS = {
+    "morec": [("morec", {}, None)],
+    "ctrl": [("ctrl_pretrain", {**PRETRAINING, "num_train_epochs": 20}, None), ("ctrl", {}, "ctrl_pretrain")],
+    "recformer": [
+        ("recformer_pretrain", {**PRETRAINING, **RECFORMER_TRAINING, "num_train_epochs": 1}, None),
+        ("recformer", {**RECFORMER_TRAINING, "num_train_epochs": 2}, "recformer_pretrain"),
+    ],
+}
 
 
 @dataclass
@@ -49,6 +73,8 @@ class ExperimentSettings:
 
     backbones: list[str] = field(default_factory=lambda: list(BACKBONES))
     main_backbone: str = "sasrec"
+    modality_aware: list[str] = field(default_factory=list)
+    modality_aware_overrides: dict = field(default_factory=dict)
     llm: str | None = None
     use_stage1: bool = True
     use_llm: bool = True
@@ -74,6 +100,15 @@ class ExperimentSettings:
         unknown = sorted(set(self.baselines) - set(BASELINES))
         if unknown:
             raise ValueError(f"unknown baselines {unknown}; choose from {BASELINES}")
+        unknown = sorted(set(self.modality_aware) - set(MODALITY_AWARE_BACKBONES))
+        if unknown:
+            raise ValueError(f"unknown modality_aware models {unknown}; choose from {list(MODALITY_AWARE_BACKBONES)}")
+        steps = {step for name in self.modality_aware for step, _, _ in MODALITY_AWARE_STEPS[name]}
+        unknown = sorted(set(self.modality_aware_overrides) - steps)
+        if unknown:
+            raise ValueError(
+                f"modality_aware_overrides names steps {unknown} that do not run; they are {sorted(steps)}"
+            )
 
 
 class ExperimentRunner:
@@ -132,11 +167,17 @@ class ExperimentRunner:
             if settings.use_stage1:
                 workflow.train_stage1(f"stage1_{backbone}", cf=f"cf_{backbone}")
                 self.results[f"stage1/{backbone}"] = workflow.results(f"stage1_{backbone}")
+        for name in settings.modality_aware:
+            self._run_modality_aware(name)
         if settings.few_shot:
             for size in workflow.results("data")["protocol"]["few_shot_sizes"]:
                 split = f"few_shot_{size}"
                 workflow.train_cf(f"cf_{split}", overrides={"backbone": main, "train_split": split})
                 self.results[f"few_shot/{size}/cf"] = workflow.results(f"cf_{split}")
+                if "morec" in settings.modality_aware:  # paper Table 4
+                    overrides = {"backbone": "morec", **settings.modality_aware_overrides.get("morec", {})}
+                    workflow.train_cf(f"morec_{split}", overrides={**overrides, "train_split": split})
+                    self.results[f"few_shot/{size}/morec"] = workflow.results(f"morec_{split}")
                 if settings.use_stage1:
                     workflow.train_stage1(f"stage1_{split}", cf=f"cf_{split}", overrides={"train_split": split})
                     self.results[f"few_shot/{size}/stage1"] = workflow.results(f"stage1_{split}")
@@ -156,6 +197,36 @@ class ExperimentRunner:
         if settings.use_llm:
             self._run_llm_experiments()
         return self._finish()
+
+    def _run_modality_aware(self, name: str) -> None:
+        """Train a modality-aware baseline's steps; its test, cold-user and cross-domain figures."""
+        workflow, settings = self.workflow, self.settings
+        for step, overrides, pretrained in MODALITY_AWARE_STEPS[name]:
+            overrides = {"backbone": name, **overrides, **settings.modality_aware_overrides.get(step, {})}
+            workflow.train_cf(step, overrides=overrides, pretrained=pretrained)
+        final = MODALITY_AWARE_STEPS[name][-1][0]
+        results = workflow.results(final)
+        self.results[f"modality_aware/{name}"] = results
+        if settings.cold_users and workflow.results("data")["splits"].get("cold_users"):
+            self.results[f"cold_users/{name}"] = _prefixed(results, "cold_users_")
+        if not settings.cross_domain:
+            return
+        workflow.prepare("target_data", overrides=settings.cross_domain)
+
+        def run(folder):
+            model_dir = workflow.outcomes[final].output_dir
+            target = PreparedDataset.load(workflow.outcomes["target_data"].output_dir)
+            results = evaluate_modality_aware_cross_domain(
+                AutoModel.from_pretrained(model_dir),
+                AutoTokenizer.from_pretrained(model_dir),
+                target,
+                max_users=settings.eval_max_users,
+            )
+            write_json_atomic(os.path.join(folder, RESULTS_FILE), results)
+
+        step = f"cross_domain_{name}"
+        workflow.step(step, {"max_users": settings.eval_max_users}, ["target_data", final], run)
+        self.results[f"cross_domain/{name}"] = workflow.results(step)
 
     def _finish(self) -> dict:
         write_json_atomic(os.path.join(self.output_dir, "results.json"), self.results)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 
-from ..backbones import BACKBONE_NAMES
+from ..backbones import BACKBONE_NAMES, MODALITY_AWARE_NAMES
 from .reporting import format_value, markdown_table
 
 
 # The paper's tables list the backbones weakest first (NCF ... SASRec): the registry's order reversed.
 CF_NAMES = dict(reversed(BACKBONE_NAMES.items()))
+
+
+def modality_aware_rows(prefix: str) -> list[tuple[str, str]]:
+    """``(name, results key)`` of the modality-aware baselines (MoRec, CTRL, RECFORMER), in the paper's order."""
+    return [(name, f"{prefix}/{key}") for key, name in MODALITY_AWARE_NAMES.items()]
 
 
 def _get(results: dict, key: str, metric: str = "hit@1"):
@@ -38,6 +43,8 @@ def table_1(results: dict, dataset: str) -> str:
     row = {"dataset": dataset}
     for key, name in CF_NAMES.items():
         row[name] = _get(results, f"cf/{key}")
+    for name, key in modality_aware_rows("modality_aware"):
+        row[name] = _get(results, key)
     row.update(
         {
             "LLM-Only": _get(results, "llm_only"),
@@ -53,6 +60,7 @@ def table_2(results: dict) -> str:
     main = main_backbone(results)
     models = [
         (CF_NAMES[main], f"cf/{main}"),
+        *modality_aware_rows("modality_aware"),
         ("Stage-1 joint scorer (no LLM)", f"stage1/{main}"),
         ("TALLRec", "tallrec"),
         ("A-LLMRec", f"allmrec/{main}"),
@@ -69,7 +77,7 @@ def table_2(results: dict) -> str:
     ]
     stage1 = results.get(f"stage1/{main}", {})
     rows.insert(
-        2,
+        2 + len(MODALITY_AWARE_NAMES),
         {
             "model": "Stage-1 text path (no LLM)",
             "cold": stage1.get("text_hit@1_cold"),
@@ -84,6 +92,7 @@ def table_2(results: dict) -> str:
 def table_3(results: dict) -> str:
     models = [
         (CF_NAMES[main_backbone(results)], "cf"),
+        *[(name, key) for key, name in MODALITY_AWARE_NAMES.items()],
         ("Stage-1 joint scorer (no LLM)", "stage1"),
         ("TALLRec", "tallrec"),
         ("MLP-LLM", "mlp_llm"),
@@ -105,13 +114,14 @@ def table_4(results: dict) -> str:
             {
                 "K": size,
                 "CF backbone": _get(results, f"few_shot/{size}/cf"),
+                "MoRec": _get(results, f"few_shot/{size}/morec"),
                 "Stage-1 joint (no LLM)": _get(results, f"few_shot/{size}/stage1"),
                 "TALLRec": _get(results, f"few_shot/{size}/tallrec"),
                 "A-LLMRec": _get(results, f"few_shot/{size}/allmrec"),
                 "A-LLMRec (SBERT)": _get(results, f"few_shot/{size}/allmrec_sbert"),
             }
         )
-    columns = ["K", "CF backbone", "Stage-1 joint (no LLM)", "TALLRec", "A-LLMRec", "A-LLMRec (SBERT)"]
+    columns = ["K", "CF backbone", "MoRec", "Stage-1 joint (no LLM)", "TALLRec", "A-LLMRec", "A-LLMRec (SBERT)"]
     headers = ["K", CF_NAMES[main_backbone(results)], *columns[2:]]
     return _table("Table 4. Few-shot training (K users in the training set)", "", rows, columns, headers)
 
@@ -119,12 +129,13 @@ def table_4(results: dict) -> str:
 def table_5(results: dict) -> str:
     row = {
         CF_NAMES[main_backbone(results)]: "cannot score a foreign catalog (chance: 0.05)",
+        **{name: _get(results, key) for name, key in modality_aware_rows("cross_domain")},
         "Stage-1 text path (no LLM)": _get(results, "cross_domain/stage1_text"),
         "LLM-Only": _get(results, "cross_domain/llm_only"),
         "TALLRec": _get(results, "cross_domain/tallrec"),
         "A-LLMRec (q_i for the foreign items)": _get(results, "cross_domain/allmrec"),
     }
-    note = "Trained on the main dataset, scored on the cross-domain dataset's candidates; foreign items enter through their text and the mean training user stands in for x_u."
+    note = "Trained on the main dataset, scored on the cross-domain dataset's candidates; foreign items enter through their text and the mean training user stands in for x_u (MoRec, CTRL and RECFORMER read the foreign histories through their items' text)."
     return _table("Table 5. Cross-domain", note, [row], list(row))
 
 
@@ -224,6 +235,7 @@ def write_plots(results: dict, folder: str) -> list[str]:
     main = main_backbone(results)
     models = [
         (CF_NAMES[main], f"cf/{main}"),
+        *modality_aware_rows("modality_aware"),
         ("TALLRec", "tallrec"),
         ("MLP-LLM", "mlp_llm"),
         ("A-LLMRec", f"allmrec/{main}"),

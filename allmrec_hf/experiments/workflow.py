@@ -157,9 +157,17 @@ class Workflow:
 
         return self.step(name, _settings_of(args, training), upstream, run)
 
-    def train_cf(self, name: str = "cf", data: str = "data", overrides: dict | None = None) -> StepOutcome:
+    def train_cf(
+        self, name: str = "cf", data: str = "data", overrides: dict | None = None, pretrained: str | None = None
+    ) -> StepOutcome:
+        """A CF backbone or modality-aware baseline; ``pretrained``: the step whose model it fine-tunes (CTRL and
+        RECFORMER after their pre-training step)."""
         types = (BackboneArguments, CFTrainingArguments)
-        return self._train(name, "cf", types, run_backbone_training, {"data_dir": data}, [data], overrides)
+        inputs, upstream = {"data_dir": data}, [data]
+        if pretrained is not None:
+            inputs["pretrained_model"] = pretrained
+            upstream.append(pretrained)
+        return self._train(name, "cf", types, run_backbone_training, inputs, upstream, overrides)
 
     def train_stage1(
         self, name: str = "stage1", data: str = "data", cf: str = "cf", overrides: dict | None = None

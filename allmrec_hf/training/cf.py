@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import IntervalStrategy
 
+from ..backbones.modeling_item_text import ItemTextModelMixin
 from ..backbones.modeling_recommender import CFBackbonePreTrainedModel
 from ..collators import BackboneCollator, TensorRows, by_length, map_rows, pad
 from ..data.negatives import EpochNegatives, interaction_keys, training_sequences
@@ -78,31 +79,63 @@ def validation_metrics(prediction) -> dict[str, float]:
     return ranking_metrics(prediction.predictions, prediction.label_ids, cutoffs=(1, 5, 10))
 
 
+class ItemCatalogCallback(TrainerCallback):
+    """After every epoch, before validation scores the model and the checkpoint saves it, a model that reads item text
+    brings its catalog up to date (``refresh_catalog``: the items re-encoded when the sentence encoder trains, CTRL's
+    text map refitted), so validation, the saved model and a resumed run all read the catalog of the current
+    weights."""
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        model.refresh_catalog()
+
+
+def backbone_trainer(
+    model: CFBackbonePreTrainedModel,
+    dataset: PreparedDataset,
+    args: CFTrainingArguments,
+    train_dataset,
+    data_collator,
+    callbacks: list | tuple = (),
+) -> Trainer:
+    """A `Trainer` for a model with the backbone interface: ``train_dataset`` through ``data_collator``, validation on
+    the stored candidates every epoch (early stopping after ``args.early_stopping_patience`` evaluations without a
+    better metric; nothing to stop on without validation) and, for a model that reads item text,
+    `ItemCatalogCallback`."""
+    callbacks = list(callbacks)
+    if args.early_stopping_patience and args.eval_strategy != IntervalStrategy.NO:
+        callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
+    if isinstance(model, ItemTextModelMixin):
+        callbacks.append(ItemCatalogCallback())
+    return report_quietly(
+        Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=by_length(candidate_rows(dataset.splits["validation"], model.config.max_sequence_length)),
+            data_collator=data_collator,
+            compute_metrics=validation_metrics,
+            callbacks=callbacks,
+        )
+    )
+
+
 def build_backbone_trainer(
     model: CFBackbonePreTrainedModel,
     dataset: PreparedDataset,
     args: CFTrainingArguments,
     train_split: str = "train",
 ) -> Trainer:
-    """A `Trainer` for ``model`` on ``dataset``: next-item BCE on ``train_split``, validation on the stored
-    candidates."""
+    """A `Trainer` for ``model`` on ``dataset``: next-item BCE on ``train_split`` (or whatever ``model`` computes
+    from those rows, e.g. CTRL's pre-training), validation on the stored candidates."""
     max_length = model.config.max_sequence_length
     train_rows, train_keys = backbone_training_rows(dataset.splits[train_split], max_length, dataset.num_items)
     model.register_training_users(train_rows.columns["user_ids"])
+    if isinstance(model, ItemTextModelMixin):
+        seen = torch.cat([train_rows.columns["input_ids"].flatten(), train_rows.columns["positive_ids"].flatten()])
+        model.register_training_items(torch.unique(seen[seen != 0]))
     negatives = EpochNegatives(dataset.num_items, train_keys, len(train_rows), max_length, seed=args.seed + 1)
-    callbacks = [EpochNegativesCallback(negatives)]
-    if args.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
-    return report_quietly(
-        Trainer(
-            model=model,
-            args=args,
-            train_dataset=train_rows,
-            eval_dataset=by_length(candidate_rows(dataset.splits["validation"], max_length)),
-            data_collator=BackboneCollator(negatives),
-            compute_metrics=validation_metrics,
-            callbacks=callbacks,
-        )
+    return backbone_trainer(
+        model, dataset, args, train_rows, BackboneCollator(negatives), [EpochNegativesCallback(negatives)]
     )
 
 
