@@ -56,6 +56,10 @@ class EvaluationArguments:
     )
     device_map: str | None = field(default=None, metadata={"help": "device_map for the LLM, e.g. auto."})
     keep_predictions: bool = field(default=False, metadata={"help": "generate/constrained: store each user's answer."})
+    swap_soft_tokens: bool = field(
+        default=False,
+        metadata={"help": "score: the swap test, every candidate's soft token swapped with another candidate's."},
+    )
     per_user: bool = field(
         default=False, metadata={"help": "Store each user's Hit@1 and NDCG@10 (paired comparisons of models)."}
     )
@@ -81,6 +85,7 @@ def main(argv=None):
             "normalization": args.normalization,
             "validation_users": args.max_validation_users,
             "keep_predictions": args.keep_predictions,
+            "swap_soft_tokens": args.swap_soft_tokens,
         }
         results = evaluate_recommender(model, tokenizer, dataset, args.decoding, args.split, **options)
     elif model_type == "allmrec_aligner":

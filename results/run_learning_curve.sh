@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Issue 18: A-LLMRec's stage 2 with a real LLM (SmolLM2-135M-Instruct), one variant at a time, with its learning curve
+# (validation Hit@1 and the swap test against training samples seen), then scored on the same 500 seeded test users
+# as every row of results/run_real_llm.sh (whose `prepare` step must have run).
+#
+#   bash results/run_learning_curve.sh scientific ranking      # train (resuming), curve, test rows
+#   bash results/run_learning_curve.sh scientific paper
+#
+# Variants (README, "Making the LLM half learn"):
+#   paper     eq. 8's LM loss, the paper's prompt (user token first, item tokens after titles), soft tokens unscaled
+#   ranking   softmax over the 20 candidates' mean answer log-likelihoods + distillation from the stage-1 joint scorer;
+#             words before the user token, item tokens before titles, standardised inputs, soft tokens at text scale
+#
+# Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
+# of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
+# command again after an interruption and it resumes there (data order, fresh candidates, optimizer and learning
+# curve restored). The curve is written to results/<dataset>/curve-<variant>.json after each point.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:?dataset: scientific or beauty}
+variant=${2:?variant: paper or ranking}
+RUNS=${RUNS:-runs/real-llm}
+TRAIN_USERS=${TRAIN_USERS:-2000}
+CURVE=${CURVE:-0 200 500 1000 2000}
+CURVE_USERS=${CURVE_USERS:-100}
+TEST_USERS=${TEST_USERS:-500}
+SAVE_STEPS=${SAVE_STEPS:-25}
+LEARNING_RATE=${LEARNING_RATE:-1e-3}
+LLM=${LLM:-smollm2-135m-instruct}
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+case "$variant" in
+    paper) flags=() ;;
+    ranking) flags=(--lm_loss_weight 0 --ranking_loss_weight 1 --distillation_loss_weight 1
+                    --user_token_placement after_text --item_token_placement before_title
+                    --standardize_soft_token_inputs true --normalize_soft_tokens true --soft_token_scale text) ;;
+    *) echo "unknown variant $variant" >&2; exit 2 ;;
+esac
+
+data=$RUNS/$name/data
+model=$RUNS/$name/$variant
+mkdir -p "results/$name"
+if [ ! -f "$model/config.json" ]; then
+    # shellcheck disable=SC2086
+    python examples/train_stage2.py --data_dir "$data" --stage1_model "$RUNS/$name/stage1" --llm "$LLM" \
+        --max_title_tokens 12 --max_train_users "$TRAIN_USERS" --num_train_epochs 1 --per_device_train_batch_size 1 \
+        --gradient_accumulation_steps 4 --learning_rate "$LEARNING_RATE" --logging_steps 10 \
+        --save_strategy steps --save_steps "$SAVE_STEPS" --evaluation_decoding none \
+        --learning_curve_samples $CURVE --learning_curve_users "$CURVE_USERS" \
+        --learning_curve_file "results/$name/curve-$variant.json" "${flags[@]}" --output_dir "$model"
+    cp "$model/eval_results.json" "results/$name/$variant-training.json"
+fi
+for swap in false true; do
+    row=allmrec-$variant$([ "$swap" = true ] && echo -swap || true)
+    [ -f "results/$name/$row.json" ] && continue
+    python examples/evaluate.py --data_dir "$data" --model "$model" --max_users "$TEST_USERS" \
+        --max_validation_users 50 --batch_size 1 --per_user true --swap_soft_tokens "$swap" \
+        --output_file "results/$name/$row.json"
+done
