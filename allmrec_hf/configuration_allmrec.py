@@ -130,6 +130,12 @@ class ALLMRecConfig(LLMPromptConfig):
             ``F_U`` and ``F_I`` read their inputs standardised per dimension (by the catalog's item statistics and
             the training users'; see `fit_input_statistics`). Stage-1 ``e_i`` are sigmoid outputs around a shared
             mean, so without it different items' soft tokens start almost parallel (the paper: off).
+        item_token_init_text (`str`, *optional*): Start ``F_I`` at the LLM's embedding of these words (the mean over
+            their tokens; its output layer's weights shrunk to 5%), so that every item token begins as words the
+            frozen LLM already reads and training moves each item from there. With ``" [recommended]"`` before the
+            titles, the reading test rose from Hit@1 0.04 to 0.48 after 100 samples (README, "Making the LLM half
+            learn"). `None` (the paper): PyTorch's initialisation. Used by `from_stage1` only (a trained model
+            keeps its weights).
         user_token_placement (`str`, *optional*, defaults to `"first"`): ``first`` (the paper) or ``after_text``
             (a sentence's words before it; see `allmrec_hf.prompts.SoftTokenLayout`).
         item_token_placement (`str`, *optional*, defaults to `"after_title"`): ``after_title`` (the paper) or
@@ -160,6 +166,7 @@ class ALLMRecConfig(LLMPromptConfig):
         soft_token_scale: float = 1.0,
         normalize_soft_tokens: bool = False,
         standardize_soft_token_inputs: bool = False,
+        item_token_init_text: str | None = None,
         user_token_placement: str = "first",
         item_token_placement: str = "after_title",
         lm_loss_weight: float = 1.0,
@@ -191,6 +198,7 @@ class ALLMRecConfig(LLMPromptConfig):
         self.soft_token_scale = soft_token_scale
         self.normalize_soft_tokens = normalize_soft_tokens
         self.standardize_soft_token_inputs = standardize_soft_token_inputs
+        self.item_token_init_text = item_token_init_text
         self.user_token_placement = user_token_placement
         self.item_token_placement = item_token_placement
         self.lm_loss_weight = lm_loss_weight

@@ -506,6 +506,8 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         model = cls(config, llm=llm, aligner=aligner)
         model.generation_config = generation_config_for(config, **(generation or {}))
         model.place_like_llm()
+        if config.item_token_init_text:
+            model.initialize_item_tokens_at_text(tokenizer, config.item_token_init_text)
         if config.standardize_soft_token_inputs:
             if user_rows is not None:
                 model.fit_input_statistics(user_rows)
@@ -515,6 +517,26 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
                     "fit_input_statistics (or each projector's own) is called"
                 )
         return model, tokenizer
+
+    @torch.no_grad()
+    def initialize_item_tokens_at_text(self, tokenizer, text: str, weight_scale: float = 0.05) -> None:
+        """Make every item token start near the LLM's input embedding of ``text`` (mean over its tokens): the output
+        layer of ``F_I`` gets that embedding as its bias (divided by ``soft_token_scale``, which `soft_tokens`
+        multiplies back) and its weights shrunk by ``weight_scale``, leaving each item a small learnable
+        departure. A frozen small LLM ignores arbitrary vectors but reads its own words: this is what lets the
+        ranking objective's gradient reach the choice from the first steps."""
+        token_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not token_ids:
+            raise ValueError(f"item_token_init_text {text!r} has no tokens in this LLM's tokenizer")
+        input_embeddings = self.llm.get_input_embeddings()  # its forward: Gemma's sqrt(hidden) scaling included
+        embedding = input_embeddings(torch.tensor(token_ids, device=input_embeddings.weight.device)).float().mean(0)
+        if self.config.normalize_soft_tokens:
+            embedding = embedding / embedding.pow(2).mean().sqrt()
+        else:
+            embedding = embedding / self.config.soft_token_scale
+        output_layer = self.item_projector.layers[-1]
+        output_layer.weight.mul_(weight_scale)
+        output_layer.bias.copy_(embedding.to(output_layer.bias.device))
 
     @torch.no_grad()
     def fit_input_statistics(self, user_rows, max_users: int = 4096) -> None:

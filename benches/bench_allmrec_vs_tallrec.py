@@ -10,9 +10,7 @@ on; it is timed both with and without it. Inference: candidate scoring of the sa
 random (timings do not depend on its weights). Prints one JSON object.
 """
 
-import sys
 import time
-from pathlib import Path
 
 import torch
 from common import benchmark_arguments, parse_benchmark_arguments, print_result
@@ -20,11 +18,8 @@ from common import benchmark_arguments, parse_benchmark_arguments, print_result
 from allmrec_hf import ALLMRecForRecommendation, TextOnlyRecommender
 from allmrec_hf.collators import RecommendationBatcher
 from allmrec_hf.data import DataArguments, prepare_dataset
+from allmrec_hf.experiments.reading import random_aligner
 from allmrec_hf.llm_reference import load_causal_lm, load_llm_tokenizer
-
-
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_answering import random_stage1  # noqa: E402
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -60,7 +55,7 @@ def main():
     llm = load_causal_lm(args.llm, dtype=torch.float32)
     prompt = {"max_title_tokens": args.max_title_tokens}
     allmrec, tokenizer = ALLMRecForRecommendation.from_stage1(
-        random_stage1(dataset.num_items), args.llm, llm=llm, tokenizer=load_llm_tokenizer(args.llm), **prompt
+        random_aligner(dataset.num_items), args.llm, llm=llm, tokenizer=load_llm_tokenizer(args.llm), **prompt
     )
     tallrec, tallrec_tokenizer = TextOnlyRecommender.from_llm(
         args.llm, "tallrec", llm=load_causal_lm(args.llm, dtype=torch.float32), **prompt

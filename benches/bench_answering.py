@@ -19,27 +19,12 @@ import time
 
 import torch
 from common import benchmark_arguments, parse_benchmark_arguments, print_result
-from transformers import BertConfig
 
-from allmrec_hf import ALLMRecAlignerConfig, ALLMRecAlignerModel, ALLMRecForRecommendation, SASRecConfig
+from allmrec_hf import ALLMRecForRecommendation
 from allmrec_hf.collators import RecommendationBatcher
 from allmrec_hf.data import DataArguments, prepare_dataset
+from allmrec_hf.experiments.reading import random_aligner
 from allmrec_hf.llm_reference import load_causal_lm, load_llm_tokenizer
-
-
-def random_stage1(num_items: int) -> ALLMRecAlignerModel:
-    torch.manual_seed(0)
-    return ALLMRecAlignerModel(
-        ALLMRecAlignerConfig(
-            cf_config=SASRecConfig(num_items=num_items),
-            sentence_encoder_config=BertConfig(
-                vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=1, intermediate_size=32
-            ),
-            sentence_encoder_modules=[
-                {"type": "Pooling", "config": {"embedding_dimension": 32, "pooling_mode": "mean"}}
-            ],
-        )
-    )
 
 
 def seconds(function) -> float:
@@ -131,7 +116,7 @@ def main():
     rows = dataset.splits["test"].select(range(args.users)).to_list()
     llm = load_causal_lm(args.llm, dtype=torch.float32)
     tokenizer = load_llm_tokenizer(args.llm)
-    stage1 = random_stage1(dataset.num_items)
+    stage1 = random_aligner(dataset.num_items)
     results = {}
     for cap in args.max_title_tokens:
         model, tokenizer = ALLMRecForRecommendation.from_stage1(

@@ -23,6 +23,7 @@ OPTIONS = {
     "ranking_temperature": float,
     "user_token_placement": str,
     "item_token_placement": str,
+    "item_token_init_text": str,
 }
 SWITCHES = ("normalize_soft_tokens", "standardize_soft_token_inputs")
 

@@ -9,7 +9,8 @@
 # Variants (README, "Making the LLM half learn"):
 #   paper     eq. 8's LM loss, the paper's prompt (user token first, item tokens after titles), soft tokens unscaled
 #   ranking   softmax over the 20 candidates' mean answer log-likelihoods + distillation from the stage-1 joint scorer;
-#             words before the user token, item tokens before titles, standardised inputs, soft tokens at text scale
+#             words before the user token, item tokens before titles, standardised inputs, soft tokens at text scale,
+#             item tokens starting at the embedding of " [recommended]"
 #
 # Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
 # of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
@@ -33,7 +34,8 @@ case "$variant" in
     paper) flags=() ;;
     ranking) flags=(--lm_loss_weight 0 --ranking_loss_weight 1 --distillation_loss_weight 1
                     --user_token_placement after_text --item_token_placement before_title
-                    --standardize_soft_token_inputs true --normalize_soft_tokens true --soft_token_scale text) ;;
+                    --standardize_soft_token_inputs true --normalize_soft_tokens true --soft_token_scale text
+                    --item_token_init_text " [recommended]") ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
 

@@ -22,8 +22,14 @@ ROWS = (
     ("mlp_llm", "MLP-LLM", ""),
     ("allmrec", "A-LLMRec", ""),
     ("allmrec_sbert", "A-LLMRec (SBERT)", ""),
+    ("allmrec-paper", "A-LLMRec, paper loss (run_learning_curve.sh)", ""),
+    ("allmrec-ranking", "A-LLMRec, ranking variant", ""),
+    ("allmrec-ranking-swap", "A-LLMRec, ranking variant, soft tokens swapped", ""),
+    ("morec", "MoRec", ""),
+    ("ctrl", "CTRL", ""),
+    ("recformer", "RECFORMER", ""),
 )
-TRAINED = ("tallrec", "mlp_llm", "allmrec")
+TRAINED = ("tallrec", "mlp_llm", "allmrec", "paper", "ranking")
 
 
 def standard_error(hit_rate: float, users: int) -> float:
@@ -83,6 +89,23 @@ def training_table(folder: Path) -> list[str]:
     return lines
 
 
+def curve_table(path: Path) -> list[str]:
+    """A learning curve (`LearningCurveCallback`'s JSON): validation Hit@1 and the swap test against samples seen."""
+    lines = [
+        f"{path.stem}: validation Hit@1 against training samples seen",
+        "",
+        "| samples | Hit@1 | Hit@1, soft tokens swapped | NDCG@10 | item-token cosine | item-token RMS | text RMS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for point in json.loads(path.read_text())["points"]:
+        lines.append(
+            f"| {point['samples']} | {point['hit@1']:.3f} | {figure(point, 'swapped_hit@1')} | "
+            f"{figure(point, 'ndcg@10')} | {figure(point, 'item_token_cosine')} | {figure(point, 'item_token_rms')} | "
+            f"{figure(point, 'text_token_rms')} |"
+        )
+    return lines
+
+
 def paired_difference(folder: Path, row: str, baseline: str) -> str:
     """Mean per-user Hit@1 difference of two rows over the same users, with its standard error."""
     per_user = [json.loads((folder / f"{name}.json").read_text())["per_user"] for name in (row, baseline)]
@@ -99,8 +122,13 @@ def main() -> None:
         print(f"### {folder.name}\n")
         print("\n".join(scoring_table(folder)) + "\n")
         print("\n".join(training_table(folder)) + "\n")
-        if (folder / "allmrec.json").exists() and (folder / "llm_only.json").exists():
-            print(paired_difference(folder, "allmrec", "llm_only") + "\n")
+        for row in ("allmrec", "allmrec-paper", "allmrec-ranking"):
+            if (folder / f"{row}.json").exists() and (folder / "llm_only.json").exists():
+                print(paired_difference(folder, row, "llm_only") + "\n")
+        if (folder / "allmrec-ranking-swap.json").exists():
+            print(paired_difference(folder, "allmrec-ranking", "allmrec-ranking-swap") + "\n")
+        for curve in sorted(folder.glob("curve-*.json")):
+            print("\n".join(curve_table(curve)) + "\n")
 
 
 if __name__ == "__main__":

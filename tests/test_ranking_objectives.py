@@ -145,6 +145,34 @@ def test_standardised_inputs_are_fitted_to_the_catalog_and_users_and_saved(opt_t
     assert alike < alike_raw
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_item_tokens_can_start_at_the_llms_embedding_of_words(opt_tester, tmp_path, normalize):
+    model, tokenizer = opt_tester.build(item_token_init_text=" best", normalize_soft_tokens=normalize)
+    word = model.llm.get_input_embeddings()(torch.tensor(tokenizer(" best", add_special_tokens=False)["input_ids"]))
+    word = word.float().mean(0)
+    with torch.no_grad():
+        tokens = model.soft_tokens(model.item_projector, model.item_representations(torch.arange(1, 21)))
+    # Every item starts near the word, and still differs from the others (the shrunk weights carry the item).
+    assert F.cosine_similarity(tokens, word[None]).min() > 0.95  # a random start: about 0
+    assert not torch.allclose(tokens[0], tokens[1])
+    if not normalize:  # the output layer's bias is the word, at the scale the soft tokens enter with
+        bias = model.item_projector.layers[-1].bias * model.config.soft_token_scale
+        torch.testing.assert_close(bias, word)
+    # The start is part of the weights: a saved model reloads with the same tokens, not re-initialised.
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    with torch.no_grad():
+        reloaded = loaded.soft_tokens(loaded.item_projector, loaded.item_representations(torch.arange(1, 21)))
+    torch.testing.assert_close(reloaded, tokens)
+    assert loaded.config.item_token_init_text == " best"
+
+
+def test_item_tokens_cannot_start_at_words_without_tokens(opt_tester):
+    model, tokenizer = opt_tester.build()
+    with pytest.raises(ValueError, match="item_token_init_text '' has no tokens"):
+        model.initialize_item_tokens_at_text(tokenizer, "")
+
+
 def test_swap_moves_every_soft_token_to_another_candidate_of_its_row():
     ids = torch.arange(1, 61).reshape(3, 20)
     swapped = swap_candidate_tokens(ids, torch.Generator().manual_seed(0))

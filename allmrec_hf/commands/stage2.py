@@ -104,6 +104,10 @@ class RecommenderArguments:
         default=False,
         metadata={"help": "The projectors read their inputs standardised per dimension (the paper: false)."},
     )
+    item_token_init_text: str | None = field(
+        default=None,
+        metadata={"help": "Start every item token at the LLM's embedding of these words, e.g. ' [recommended]'."},
+    )
     lm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of eq. 8's LM loss of the target answer."})
     ranking_loss_weight: float = field(
         default=0.0, metadata={"help": "Weight of the softmax cross-entropy over the candidates' answer scores."}
