@@ -33,6 +33,17 @@ DESCRIPTIONS = {
     "text encoded by `{text}`. Holds the joint embeddings of the catalog and scores candidates without an LLM.",
 }
 BACKBONE_DESCRIPTION = "A {name} collaborative-filtering model, usable as the frozen CF backbone of A-LLMRec."
+# The modality-aware baselines of A-LLMRec's comparison (its appendix C): they read item text, so they score items
+# they never saw in training.
+MODALITY_AWARE_DESCRIPTIONS = {
+    "morec": "MoRec (Yuan et al., 2023), a baseline of A-LLMRec (KDD 2024): SASRec whose item embeddings are written "
+    "from each item's text by a sentence encoder instead of an ID table, so unseen items are scored from their text.",
+    "ctrl_rec": "CTRL (Li et al., 2023), a baseline of A-LLMRec (KDD 2024): SASRec contrastively pre-trained against a "
+    "text encoder over the same items and users, then fine-tuned for next-item recommendation.",
+    "recformer": "RECFORMER (Li et al., 2023), a baseline of A-LLMRec (KDD 2024): items as key-value sentences and a "
+    "user as the sentence of their items, encoded by one Transformer language model (MiniLM here, where the "
+    "original uses Longformer); next-item prediction as sentence matching, after contrastive pre-training.",
+}
 TEXT_ONLY_METHODS = {
     "llm_only": "LLM-Only, the frozen LLM as it is (nothing trained)",
     "tallrec": "TALLRec, the LLM fine-tuned through LoRA adapters (a PEFT adapter folder: "
@@ -131,6 +142,8 @@ def render_model_card(config, card: dict | None = None) -> ModelCard:
         description = DESCRIPTIONS[model_type].format(
             cf=config.cf_config.model_type, text=config.sentence_encoder_name_or_path
         )
+    elif model_type in MODALITY_AWARE_DESCRIPTIONS:
+        description = MODALITY_AWARE_DESCRIPTIONS[model_type]
     else:
         description = BACKBONE_DESCRIPTION.format(name=model_type.upper())
     lines = [

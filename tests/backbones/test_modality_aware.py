@@ -193,7 +193,12 @@ def test_save_then_auto_load_gives_identical_scores_without_unpickling(
     model = build(name, sample_dataset, sentence_transformer)
     model.save_pretrained(tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
-    assert "| Items |" in (tmp_path / "README.md").read_text()
+    card = (tmp_path / "README.md").read_text()
+    assert (
+        "| Items |" in card
+        and "a baseline of A-LLMRec" in card
+        and "collaborative-filtering model, usable" not in card
+    )
 
     def refuse(*args, **kwargs):
         raise AssertionError("loading must not unpickle")
