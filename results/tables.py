@@ -25,9 +25,6 @@ ROWS = (
     ("allmrec-paper", "A-LLMRec, paper loss (run_learning_curve.sh)", ""),
     ("allmrec-ranking", "A-LLMRec, ranking variant", ""),
     ("allmrec-ranking-swap", "A-LLMRec, ranking variant, soft tokens swapped", ""),
-    ("morec", "MoRec", ""),
-    ("ctrl", "CTRL", ""),
-    ("recformer", "RECFORMER", ""),
 )
 TRAINED = ("tallrec", "mlp_llm", "allmrec", "paper", "ranking")
 
@@ -89,6 +86,27 @@ def training_table(folder: Path) -> list[str]:
     return lines
 
 
+# Issue 19's rows (results/run_modality_aware.sh): examples/train_cf.py's scoring of every test user after training.
+ALL_USER_ROWS = (("sasrec", "SASRec"), ("morec", "MoRec"), ("ctrl", "CTRL"), ("recformer", "RECFORMER"))
+
+
+def all_users_table(folder: Path) -> list[str]:
+    lines = [
+        "| model | Hit@1 | Hit@1 cold | Hit@1 warm | Hit@10 | NDCG@10 | users | training minutes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row, label in ALL_USER_ROWS:
+        path = folder / f"{row}.json"
+        if path.exists():
+            results = json.loads(path.read_text())
+            lines.append(
+                f"| {label} | {results['hit@1']:.4f} | {results['hit@1_cold']:.4f} | {results['hit@1_warm']:.4f} | "
+                f"{results['hit@10']:.4f} | {results['ndcg@10']:.4f} | {results['num_users']} | "
+                f"{results['train_seconds'] / 60:.1f} |"
+            )
+    return lines
+
+
 def curve_table(path: Path) -> list[str]:
     """A learning curve (`LearningCurveCallback`'s JSON): validation Hit@1 and the swap test against samples seen."""
     lines = [
@@ -129,6 +147,9 @@ def main() -> None:
             print(paired_difference(folder, "allmrec-ranking", "allmrec-ranking-swap") + "\n")
         for curve in sorted(folder.glob("curve-*.json")):
             print("\n".join(curve_table(curve)) + "\n")
+        if (folder / "all-users").is_dir():
+            print(f"{folder.name}, every test user (results/run_modality_aware.sh):\n")
+            print("\n".join(all_users_table(folder / "all-users")) + "\n")
 
 
 if __name__ == "__main__":
