@@ -26,6 +26,11 @@ from allmrec_hf.experiments.workflow import run_method
 from allmrec_hf.utils import read_json
 
 
+FULL_COMPARISON = """
+The paper's comparison on real Amazon data (every baseline on the same seeded users; hours on a CPU):
+  bash results/run_real_llm.sh prepare allmrec llm_only baselines && python results/tables.py
+  bash results/run_learning_curve.sh scientific ranking      # the variant that makes a small LLM learn
+  python examples/run_experiments.py --config hub_configs/experiments_scientific_2018.json --output_dir runs/exp"""
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "hub_configs" / "sample.json"
 
 
@@ -72,6 +77,7 @@ def main(argv=None):
         print("\n(A-LLMRec rows use a tiny RANDOM LLM: they show the machinery, not the method's quality.)")
     show_one_user(Path(args.output_dir))
     print(f"\nDone in {time.perf_counter() - started:.0f} s; everything is in {args.output_dir}/ (metrics.json).")
+    print(FULL_COMPARISON)
 
 
 if __name__ == "__main__":
