@@ -93,14 +93,7 @@ class CTRLRecModel(ItemTextModelMixin, SASRecModel):
         self.item_embedding = CTRLItemEmbedding(config)
         self.cf_projection = nn.Linear(config.hidden_size, config.projection_size)
         self.text_projection = nn.Linear(self.text_catalog.embedding_size, config.projection_size)
-        self.post_init()
-        self.text_catalog.sentence_encoder.set_trainable(
-            config.sentence_encoder_training, config.sentence_encoder_trainable_layers
-        )
-
-    @property
-    def text_catalog(self) -> ItemTextCatalog:
-        return self.item_embedding.text_catalog
+        self.post_init_text()
 
     def text_to_items(self, text_embeddings: torch.Tensor) -> torch.Tensor:
         return self.item_embedding.mapped(text_embeddings)

@@ -154,6 +154,19 @@ class ItemTextModelMixin:
         model.text_catalog.sentence_encoder.load_state_dict(pretrained.state_dict())
         return model
 
+    @property
+    def text_catalog(self) -> ItemTextCatalog:
+        """The catalog, kept by the item embedding that stands where SASRec keeps its ID table."""
+        return self.item_embedding.text_catalog
+
+    def post_init_text(self) -> None:
+        """The end of a text model's ``__init__``: `post_init`, then the sentence encoder frozen, or trainable in full or
+        in its top layers, as the config says."""
+        self.post_init()
+        self.text_catalog.sentence_encoder.set_trainable(
+            self.config.sentence_encoder_training, self.config.sentence_encoder_trainable_layers
+        )
+
     def text_to_items(self, text_embeddings: torch.Tensor) -> torch.Tensor:
         """Item vectors, in the space ``x_u`` scores (``x_u · v``), of sentence embeddings."""
         raise NotImplementedError

@@ -102,14 +102,7 @@ class MoRecModel(ItemTextModelMixin, SASRecModel):
         super().__init__(config)
         # SASRec's blocks stay; its ID table gives way to the table written from text.
         self.item_embedding = MoRecItemEmbedding(config)
-        self.post_init()
-        self.text_catalog.sentence_encoder.set_trainable(
-            config.sentence_encoder_training, config.sentence_encoder_trainable_layers
-        )
-
-    @property
-    def text_catalog(self) -> ItemTextCatalog:
-        return self.item_embedding.text_catalog
+        self.post_init_text()
 
     def text_to_items(self, text_embeddings: torch.Tensor) -> torch.Tensor:
         return self.item_embedding.adapter(text_embeddings)
