@@ -93,3 +93,14 @@ def run_script(main: Callable, argv: list[str] | None = None) -> None:
         message = re.sub(r"\s*\n\s*", " ", str(error).strip()) or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """End a multi-process run together: without it a rank that finishes first exits while gloo's threads still
+    run, and the C++ runtime aborts it ("terminate called without an active exception"), failing the launch."""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
