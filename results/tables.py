@@ -125,10 +125,13 @@ def curve_table(path: Path) -> list[str]:
 
 
 def paired_difference(folder: Path, row: str, baseline: str) -> str:
-    """Mean per-user Hit@1 difference of two rows over the same users, with its standard error."""
+    """Mean per-user Hit@1 difference of two rows over the users both scored, with its standard error (rows scored on
+    different ``--max_users`` draws share only some users: the count says how many)."""
     per_user = [json.loads((folder / f"{name}.json").read_text())["per_user"] for name in (row, baseline)]
     hits = [dict(zip(record["user_id"], record["hit@1"])) for record in per_user]
-    differences = [hits[0][user] - hits[1][user] for user in hits[0]]
+    differences = [hits[0][user] - hits[1][user] for user in hits[0] if user in hits[1]]
+    if len(differences) < 2:
+        return f"{row} - {baseline}: fewer than two users in common, no paired difference"
     mean = sum(differences) / len(differences)
     variance = sum((value - mean) ** 2 for value in differences) / (len(differences) - 1)
     return f"{row} - {baseline}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
