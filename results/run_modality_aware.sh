@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Issue 19: the modality-aware baselines (MoRec, CTRL, RECFORMER) on the data and SASRec of results/run_real_llm.sh
 # (its `prepare` step must have run), each scored by examples/train_cf.py on ALL test users after training; the row is
-# that eval_results.json (Hit@1/5/10, NDCG, cold/warm, train_seconds, command and commit), beside SASRec's own.
+# that eval_results.json (Hit@1/5/10, NDCG, cold/warm, train_seconds, command and commit), beside SASRec's own; CTRL's
+# and RECFORMER's pre-trained models are scored too (<model>-pretrain.json: what the contrastive stage alone gives).
 #
 #   bash results/run_modality_aware.sh scientific morec ctrl        # the cheap two (minutes each)
 #   bash results/run_modality_aware.sh beauty morec ctrl recformer  # RECFORMER: about 40 minutes a dataset here
 #
-# A model whose folder holds a config.json is not retrained; a row whose JSON exists is not rewritten.
+# A model whose folder holds a config.json is not retrained; a row whose JSON exists is not rewritten; an interrupted
+# training resumes from its last checkpoint (train_cf.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?dataset: scientific or beauty}
@@ -36,10 +38,12 @@ for model in "$@"; do
         morec) train "$RUNS/$name/morec" --backbone morec ;;
         ctrl)
             train "$RUNS/$name/ctrl_pretrain" --backbone ctrl "${pretrain[@]}" --num_train_epochs 20
+            cp -n "$RUNS/$name/ctrl_pretrain/eval_results.json" "$out/ctrl-pretrain.json"
             train "$RUNS/$name/ctrl" --backbone ctrl --pretrained_model "$RUNS/$name/ctrl_pretrain" ;;
         recformer)
             train "$RUNS/$name/recformer_pretrain" --backbone recformer "${pretrain[@]}" --num_train_epochs 1 \
                 --learning_rate 5e-5
+            cp -n "$RUNS/$name/recformer_pretrain/eval_results.json" "$out/recformer-pretrain.json"
             train "$RUNS/$name/recformer" --backbone recformer --pretrained_model "$RUNS/$name/recformer_pretrain" \
                 --num_train_epochs 2 --learning_rate 5e-5 --early_stopping_patience 0 ;;
         *) echo "unknown model $model (morec, ctrl, recformer)" >&2; exit 2 ;;

@@ -87,7 +87,14 @@ def training_table(folder: Path) -> list[str]:
 
 
 # Issue 19's rows (results/run_modality_aware.sh): examples/train_cf.py's scoring of every test user after training.
-ALL_USER_ROWS = (("sasrec", "SASRec"), ("morec", "MoRec"), ("ctrl", "CTRL"), ("recformer", "RECFORMER"))
+ALL_USER_ROWS = (
+    ("sasrec", "SASRec"),
+    ("morec", "MoRec"),
+    ("ctrl-pretrain", "CTRL, contrastive pre-training only"),
+    ("ctrl", "CTRL"),
+    ("recformer-pretrain", "RECFORMER, pre-training only"),
+    ("recformer", "RECFORMER"),
+)
 
 
 def all_users_table(folder: Path) -> list[str]:
@@ -99,6 +106,9 @@ def all_users_table(folder: Path) -> list[str]:
         path = folder / f"{row}.json"
         if path.exists():
             results = json.loads(path.read_text())
+            pretraining = folder / f"{row}-pretrain.json"  # a fine-tuned row's time includes its pre-training
+            if pretraining.exists():
+                results["train_seconds"] += json.loads(pretraining.read_text())["train_seconds"]
             lines.append(
                 f"| {label} | {results['hit@1']:.4f} | {results['hit@1_cold']:.4f} | {results['hit@1_warm']:.4f} | "
                 f"{results['hit@10']:.4f} | {results['ndcg@10']:.4f} | {results['num_users']} | "
