@@ -91,6 +91,10 @@ class LLMPromptConfig(ConfigFileErrorsMixin, PreTrainedConfig):
         self.score_normalization = score_normalization
         self.llm_pad_token_id = llm_pad_token_id
         self.llm_eos_token_id = llm_eos_token_id
+        # The standard fields mirror the LLM tokenizer's, so `Trainer` (which aligns them to the tokenizer) finds
+        # nothing to change and warns about nothing.
+        kwargs.setdefault("pad_token_id", llm_pad_token_id)
+        kwargs.setdefault("eos_token_id", llm_eos_token_id)
         super().__init__(**kwargs)
 
     # What the prompt holds besides text (A-LLMRec overrides these).

@@ -14,6 +14,7 @@ same column, so the logits of the answer tokens are the last ``answer_length + 1
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 
@@ -120,6 +121,7 @@ def generation_config_for(config, **settings) -> GenerationConfig:
         **{**DEFAULT_GENERATION, **settings},
         pad_token_id=config.llm_pad_token_id,
         eos_token_id=config.llm_eos_token_id,
+        bos_token_id=getattr(config, "bos_token_id", None),
     )
 
 
@@ -368,14 +370,17 @@ class LLMAnsweringMixin:
             # prompt, but after `inputs_embeds` they hold the generated tokens only, so a padded row's first tokens
             # would escape the penalty and a user's answer would depend on the batch.
             processors.append(RepetitionPenaltyLogitsProcessor(penalty))
+        # generate's own penalty off; the call's settings go into a copy of the config (generate deprecates
+        # passing both a config and settings).
+        generation_config = copy.deepcopy(self.generation_config)
+        other_kwargs = generation_config.update(repetition_penalty=1.0, **generate_kwargs)
         return self.llm.generate(
             inputs_embeds=self.embed_prompt(**prompt_inputs(batch)),
             attention_mask=batch["attention_mask"],
-            generation_config=self.generation_config,
+            generation_config=generation_config,
             prefix_allowed_tokens_fn=prefix_allowed_tokens_fn,
-            repetition_penalty=1.0,
             logits_processor=processors,
-            **generate_kwargs,
+            **other_kwargs,
         )
 
     def num_trainable_parameters(self) -> int:

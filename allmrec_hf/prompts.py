@@ -208,7 +208,11 @@ def prepare_tokenizer(tokenizer, placeholders: bool = True) -> dict[str, int]:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    ids = {"llm_pad_token_id": tokenizer.pad_token_id, "llm_eos_token_id": tokenizer.eos_token_id}
+    ids = {
+        "llm_pad_token_id": tokenizer.pad_token_id,
+        "llm_eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+    }
     if placeholders:
         tokenizer.add_tokens(list(PLACEHOLDER_TOKENS), special_tokens=True)
         user, history, candidate = tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS))

@@ -15,6 +15,8 @@ import logging
 import time
 from pathlib import Path
 
+import datasets
+import transformers
 from transformers import AutoModel, AutoTokenizer, pipeline
 
 import allmrec_hf  # noqa: F401  (registers the models and the "recommendation" pipeline)
@@ -68,6 +70,10 @@ def main(argv=None):
     parser.add_argument("--config", default=str(SAMPLE_CONFIG), help="The config to run (default: the sample).")
     args = parser.parse_args(argv)
     setup_logging(logging.WARNING)
+    # A calm first run: bars for training and scoring only, not for every load and save, and no library notices.
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
     started = time.perf_counter()
     metrics = run_method(read_json(args.config), args.output_dir, llm=args.llm, config_path=args.config)
     users, llm = metrics["evaluation"]["score"]["num_users"], metrics["llm"]["name_or_path"]

@@ -58,6 +58,13 @@ def test_interrupted_run_resumes_at_stage2_with_the_same_final_metrics(tiny_conf
     after = fingerprints(tmp_path / "resumed")
     assert [name for name in before if before[name] != after[name]] == ["stage2", "evaluation"]
 
+    # The cold-user scenario can be left out (the quickstart does): only the evaluation reruns, without it.
+    quicker = json.loads(json.dumps(changed))
+    quicker["evaluation"]["cold_users"] = False
+    metrics = run_method(quicker, str(tmp_path / "resumed"))
+    assert [name for name in after if after[name] != fingerprints(tmp_path / "resumed")[name]] == ["evaluation"]
+    assert "score_cold_users" in uninterrupted["evaluation"] and "score_cold_users" not in metrics["evaluation"]
+
 
 def test_config_errors_name_the_section_and_key(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="unknown sections \\['stage3'\\]"):

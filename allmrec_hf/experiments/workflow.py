@@ -48,6 +48,8 @@ class EvaluationSettings:
     batch_size: int = 8
     max_users: int | None = None
     sbert_variant: bool = True
+    # Table 4's users who had no training history, scored apart from the test split (the quickstart skips them).
+    cold_users: bool = True
 
     def __post_init__(self):
         unknown = sorted(set(self.decodings) - set(DECODINGS))
@@ -212,7 +214,7 @@ class Workflow:
                 results["score_sbert"] = evaluate_recommender(
                     recommender, tokenizer, dataset, "score", "test", prompt_inputs=path_inputs("text"), **options
                 )
-            if len(dataset.splits["cold_users"]) and "score" in settings.decodings:
+            if settings.cold_users and len(dataset.splits["cold_users"]) and "score" in settings.decodings:
                 results["score_cold_users"] = evaluate_recommender(
                     recommender, tokenizer, dataset, "score", "cold_users", **options
                 )
