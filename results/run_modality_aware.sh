@@ -30,23 +30,26 @@ train() {  # folder [train_cf.py flags...]
     [ -f "$folder/config.json" ] ||
         python examples/train_cf.py --config "$config" --data_dir "$data" --output_dir "$folder" "$@"
 }
+keep_row() {  # folder row: that model's scoring, once, as results/<dataset>/all-users/<row>.json
+    cp -n "$RUNS/$name/$1/eval_results.json" "$out/$2.json"
+}
 pretrain=(--training_stage pretrain --eval_strategy no --load_best_model_at_end false)
 
-cp -n "$RUNS/$name/sasrec/eval_results.json" "$out/sasrec.json"
+keep_row sasrec sasrec
 for model in "$@"; do
     case "$model" in
         morec) train "$RUNS/$name/morec" --backbone morec ;;
         ctrl)
             train "$RUNS/$name/ctrl_pretrain" --backbone ctrl "${pretrain[@]}" --num_train_epochs 20
-            cp -n "$RUNS/$name/ctrl_pretrain/eval_results.json" "$out/ctrl-pretrain.json"
+            keep_row ctrl_pretrain ctrl-pretrain
             train "$RUNS/$name/ctrl" --backbone ctrl --pretrained_model "$RUNS/$name/ctrl_pretrain" ;;
         recformer)
             train "$RUNS/$name/recformer_pretrain" --backbone recformer "${pretrain[@]}" --num_train_epochs 1 \
                 --learning_rate 5e-5
-            cp -n "$RUNS/$name/recformer_pretrain/eval_results.json" "$out/recformer-pretrain.json"
+            keep_row recformer_pretrain recformer-pretrain
             train "$RUNS/$name/recformer" --backbone recformer --pretrained_model "$RUNS/$name/recformer_pretrain" \
                 --num_train_epochs 2 --learning_rate 5e-5 --early_stopping_patience 0 ;;
         *) echo "unknown model $model (morec, ctrl, recformer)" >&2; exit 2 ;;
     esac
-    cp -n "$RUNS/$name/$model/eval_results.json" "$out/$model.json"
+    keep_row "$model" "$model"
 done

@@ -62,7 +62,8 @@ def test_interrupted_run_resumes_at_stage2_with_the_same_final_metrics(tiny_conf
     quicker = json.loads(json.dumps(changed))
     quicker["evaluation"]["cold_users"] = False
     metrics = run_method(quicker, str(tmp_path / "resumed"))
-    assert [name for name in after if after[name] != fingerprints(tmp_path / "resumed")[name]] == ["evaluation"]
+    last = fingerprints(tmp_path / "resumed")
+    assert [name for name in after if after[name] != last[name]] == ["evaluation"]
     assert "score_cold_users" in uninterrupted["evaluation"] and "score_cold_users" not in metrics["evaluation"]
 
 
