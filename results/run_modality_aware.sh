@@ -31,7 +31,8 @@ train() {  # folder [train_cf.py flags...]
         python examples/train_cf.py --config "$config" --data_dir "$data" --output_dir "$folder" "$@"
 }
 keep_row() {  # folder row: that model's scoring, once, as results/<dataset>/all-users/<row>.json
-    cp -n "$RUNS/$name/$1/eval_results.json" "$out/$2.json"
+    # A kept row needs no model folder, so a fresh checkout adds rows without retraining the ones it holds.
+    [ -f "$out/$2.json" ] || cp "$RUNS/$name/$1/eval_results.json" "$out/$2.json"
 }
 pretrain=(--training_stage pretrain --eval_strategy no --load_best_model_at_end false)
 
