@@ -13,6 +13,7 @@ from ..backbones import BACKBONES, MODALITY_AWARE_BACKBONES
 from ..backbones.configuration_ctrl import TRAINING_STAGES
 from ..configuration_aligner import SENTENCE_ENCODER_TRAINING
 from ..modeling_aligner import DEFAULT_SENTENCE_ENCODER, load_sentence_transformer
+from ..recformer.configuration_recformer import key_value_template
 from ..recformer.training import build_recformer_trainer
 from ..training.cf import CFTrainingArguments, build_backbone_trainer, evaluate_backbone
 from ..training.stage1 import catalog_texts
@@ -178,6 +179,8 @@ def new_modality_aware(args: BackboneArguments, dataset):
     if args.sentence_encoder_training is not None:
         options["sentence_encoder_training"] = args.sentence_encoder_training
         options["sentence_encoder_trainable_layers"] = args.sentence_encoder_trainable_layers
+    if args.backbone == "recformer":
+        options["text_template"] = key_value_template(dataset.items.column_names)
     options.update(json.loads(args.config_overrides or "{}"))
     sentence_transformer = load_sentence_transformer(args.sentence_encoder, args.sentence_encoder_revision)
     model = model_class.from_sentence_transformer(

@@ -7,7 +7,17 @@ from ..configuration_utils import checked_types
 
 
 # RECFORMER writes an item as its attributes' key-value pairs (Li et al., 2023b: title, brand, category).
+KEY_VALUE_ATTRIBUTES = ("title", "brand", "categories")
 KEY_VALUE_TEMPLATE = "title: {title}, brand: {brand}, categories: {categories}"
+
+
+def key_value_template(item_fields) -> str:
+    """RECFORMER's key-value sentence over the attributes an item table has (Beauty 2014 has titles only): an
+    attribute the catalog lacks is left out, as RECFORMER leaves out the attributes an item lacks."""
+    attributes = [name for name in KEY_VALUE_ATTRIBUTES if name in item_fields]
+    if not attributes:
+        raise ValueError(f"the item table has none of RECFORMER's attributes {list(KEY_VALUE_ATTRIBUTES)}")
+    return ", ".join(f"{name}: {{{name}}}" for name in attributes)
 
 
 class RecformerConfig(ItemTextConfigMixin, CFBackboneConfig):

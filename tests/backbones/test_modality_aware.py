@@ -19,6 +19,7 @@ from allmrec_hf.data import DataArguments, prepare_dataset
 from allmrec_hf.data.negatives import EpochNegatives
 from allmrec_hf.experiments import ExperimentRunner, ExperimentSettings, all_tables
 from allmrec_hf.modeling_aligner import SentenceEncoder, load_sentence_transformer
+from allmrec_hf.recformer.configuration_recformer import key_value_template
 from allmrec_hf.recformer.training import recformer_training_rows
 from allmrec_hf.training.cf import backbone_training_rows, evaluate_backbone
 from allmrec_hf.training.stage1 import catalog_texts
@@ -332,6 +333,8 @@ def test_train_cf_runs_both_stages_and_saves_what_scoring_needs(
         new = model.embed_new_items([NEW_ITEM], AutoTokenizer.from_pretrained(output))
         assert new.shape == (1, model.config.hidden_size)
     assert [models[name].config.training_stage for name in ("ctrl_pretrain", "ctrl")] == ["pretrain", "finetune"]
+    # The synthetic shop has every key-value attribute, so RECFORMER's sentences hold all three.
+    assert models["recformer"].config.text_template == "title: {title}, brand: {brand}, categories: {categories}"
     # Fine-tuning starts from the pre-trained model: its projection heads, which fine-tuning does not read, are those.
     assert torch.equal(models["ctrl"].cf_projection.weight, models["ctrl_pretrain"].cf_projection.weight)
     # The saved text map is the ridge fit to the saved ID rows of the items the training data shows.
@@ -388,6 +391,16 @@ def test_train_cf_refuses_stage_flags_that_do_not_apply(
 def test_configs_validate_their_fields(config_class, kwargs, error, message):
     with pytest.raises(error, match=message):
         config_class(num_items=5, **kwargs)
+
+
+def test_recformer_key_value_sentences_hold_the_attributes_the_item_table_has():
+    assert key_value_template(["item_id", "title", "description"]) == "title: {title}"  # Beauty 2014: titles only
+    assert (
+        key_value_template(["categories", "brand", "title"])
+        == "title: {title}, brand: {brand}, categories: {categories}"
+    )
+    with pytest.raises(ValueError, match="none of RECFORMER's attributes"):
+        key_value_template(["item_id", "description"])
 
 
 def test_a_model_needs_its_sentence_encoder_and_recformer_its_width(sentence_transformer):
