@@ -8,7 +8,6 @@ from ..configuration_utils import checked_types
 
 # RECFORMER writes an item as its attributes' key-value pairs (Li et al., 2023b: title, brand, category).
 KEY_VALUE_ATTRIBUTES = ("title", "brand", "categories")
-KEY_VALUE_TEMPLATE = "title: {title}, brand: {brand}, categories: {categories}"
 
 
 def key_value_template(item_fields) -> str:
@@ -18,6 +17,9 @@ def key_value_template(item_fields) -> str:
     if not attributes:
         raise ValueError(f"the item table has none of RECFORMER's attributes {list(KEY_VALUE_ATTRIBUTES)}")
     return ", ".join(f"{name}: {{{name}}}" for name in attributes)
+
+
+KEY_VALUE_TEMPLATE = key_value_template(KEY_VALUE_ATTRIBUTES)
 
 
 class RecformerConfig(ItemTextConfigMixin, CFBackboneConfig):
