@@ -11,6 +11,9 @@
 #   ranking   softmax over the 20 candidates' mean answer log-likelihoods + distillation from the stage-1 joint scorer;
 #             words before the user token, item tokens before titles, standardised inputs, soft tokens at text scale,
 #             item tokens starting at the embedding of " [recommended]"
+#   ranking-popularity-negatives
+#             ranking, with training negatives drawn in proportion to their training interactions (+1), so that an
+#             item's popularity no longer tells the target (the test keeps its stored uniform negatives)
 #
 # Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
 # of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
@@ -19,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?dataset: scientific or beauty}
-variant=${2:?variant: paper or ranking}
+variant=${2:?variant: paper, ranking or ranking-popularity-negatives}
 RUNS=${RUNS:-runs/real-llm}
 TRAIN_USERS=${TRAIN_USERS:-2000}
 CURVE=${CURVE:-0 200 500 1000 2000}
@@ -30,12 +33,14 @@ LEARNING_RATE=${LEARNING_RATE:-1e-3}
 LLM=${LLM:-smollm2-135m-instruct}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
+ranking=(--lm_loss_weight 0 --ranking_loss_weight 1 --distillation_loss_weight 1
+         --user_token_placement after_text --item_token_placement before_title
+         --standardize_soft_token_inputs true --normalize_soft_tokens true --soft_token_scale text
+         --item_token_init_text " [recommended]")
 case "$variant" in
     paper) flags=() ;;
-    ranking) flags=(--lm_loss_weight 0 --ranking_loss_weight 1 --distillation_loss_weight 1
-                    --user_token_placement after_text --item_token_placement before_title
-                    --standardize_soft_token_inputs true --normalize_soft_tokens true --soft_token_scale text
-                    --item_token_init_text " [recommended]") ;;
+    ranking) flags=("${ranking[@]}") ;;
+    ranking-popularity-negatives) flags=("${ranking[@]}" --negative_popularity_exponent 1) ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
 

@@ -291,6 +291,21 @@ def test_stage2_trains_on_fresh_candidates_per_epoch_and_evaluates_on_the_stored
     assert torch.equal(stored, torch.tensor([row["candidates"] for row in rows]))
 
 
+def test_popularity_weighted_training_negatives_follow_the_training_counts(opt_tester, tmp_path):
+    model, tokenizer = opt_tester.build()
+    counts = torch.from_numpy(opt_tester.dataset.train_counts).double()
+    weighted = RecommenderTrainingArguments(output_dir=str(tmp_path), report_to=[], negative_popularity_exponent=1)
+    trainer = build_recommender_trainer(model, tokenizer, opt_tester.dataset, weighted, max_users=8)
+    [callback] = [c for c in trainer.callback_handler.callbacks if hasattr(c, "negatives")]
+    assert torch.allclose(callback.negatives.weights[1:], counts[1:] + 1)
+    uniform = RecommenderTrainingArguments(output_dir=str(tmp_path), report_to=[])
+    trainer = build_recommender_trainer(model, tokenizer, opt_tester.dataset, uniform, max_users=8)
+    [callback] = [c for c in trainer.callback_handler.callbacks if hasattr(c, "negatives")]
+    assert callback.negatives.weights is None
+    with pytest.raises(ValueError, match="negative_popularity_exponent must be a finite number >= 0, got -1"):
+        RecommenderTrainingArguments(output_dir=str(tmp_path), negative_popularity_exponent=-1)
+
+
 # -- no LLM -----------------------------------------------------------------------------------------------------------
 
 

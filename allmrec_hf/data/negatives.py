@@ -42,6 +42,8 @@ class EpochNegatives:
         width (`int`): Negatives per row (one per position of the input window, or the candidates of a prompt).
         seed (`int`): Seed of the draws.
         distinct (`bool`, *optional*, defaults to `False`): Draw distinct negatives within a row.
+        weights (`torch.Tensor` of shape `(num_items + 1,)`, *optional*): Unnormalised probability of drawing each
+            item id (position 0, padding, is ignored); uniform over 1..num_items by default.
     """
 
     def __init__(
@@ -53,7 +55,19 @@ class EpochNegatives:
         seed: int,
         max_rounds: int = 100,
         distinct: bool = False,
+        weights: torch.Tensor | None = None,
     ):
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float64).clone()
+            if weights.shape != (num_items + 1,) or not torch.isfinite(weights).all() or (weights < 0).any():
+                raise ValueError(
+                    f"negative weights must be {num_items + 1} finite non-negative numbers (one per item id, 0 "
+                    f"first), got shape {tuple(weights.shape)}"
+                )
+            weights[0] = 0.0  # padding is never a negative
+            if weights.sum() <= 0:
+                raise ValueError("negative weights are all zero: no item can be drawn")
+        self.weights = weights
         self.num_items = num_items
         self.forbidden = forbidden
         self.num_rows = num_rows
@@ -71,12 +85,19 @@ class EpochNegatives:
             int(np.random.SeedSequence([self.seed, epoch, purpose]).generate_state(1)[0])
         )
 
+    def draw(self, shape: tuple, generator: torch.Generator) -> torch.LongTensor:
+        """Item ids, uniform over 1..num_items or by ``weights``."""
+        if self.weights is None:
+            return torch.randint(1, self.num_items + 1, shape, generator=generator)
+        count = int(np.prod(shape))
+        return torch.multinomial(self.weights, count, replacement=True, generator=generator).reshape(shape)
+
     def set_epoch(self, epoch: int) -> None:
         if epoch == self.epoch:
             return
         generator = self.generator(epoch)
         stride = self.num_items + 1
-        negatives = torch.randint(1, stride, (self.num_rows, self.width), generator=generator)
+        negatives = self.draw((self.num_rows, self.width), generator)
         rows = torch.arange(self.num_rows).unsqueeze(1)
         for _ in range(self.max_rounds):
             keys = rows * stride + negatives
@@ -87,7 +108,7 @@ class EpochNegatives:
             if not clash.any():
                 self.epoch, self.table = epoch, negatives
                 return
-            negatives[clash] = torch.randint(1, stride, (int(clash.sum()),), generator=generator)
+            negatives[clash] = self.draw((int(clash.sum()),), generator)
         raise RuntimeError(f"could not draw negatives outside the users' items in {self.max_rounds} rounds")
 
     def __call__(self, rows: torch.LongTensor, width: int | None = None) -> torch.LongTensor:
@@ -101,8 +122,16 @@ class EpochCandidates(EpochNegatives):
     outside the row's items, at a position drawn with them; all depend on (seed, epoch, row) only, as the reference
     draws fresh candidates at every step. Evaluation keeps the candidates stored with the data."""
 
-    def __init__(self, num_items: int, forbidden: torch.LongTensor, num_rows: int, num_negatives: int, seed: int):
-        super().__init__(num_items, forbidden, num_rows, num_negatives, seed, distinct=True)
+    def __init__(
+        self,
+        num_items: int,
+        forbidden: torch.LongTensor,
+        num_rows: int,
+        num_negatives: int,
+        seed: int,
+        weights: torch.Tensor | None = None,
+    ):
+        super().__init__(num_items, forbidden, num_rows, num_negatives, seed, distinct=True, weights=weights)
 
     def set_epoch(self, epoch: int) -> None:
         if epoch == self.epoch:

@@ -3,8 +3,10 @@ through it to the soft tokens), or TALLRec's LoRA adapters (a `PeftModel` traine
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+import torch
 from transformers import Trainer
 from transformers.trainer_utils import IntervalStrategy
 
@@ -25,6 +27,21 @@ class RecommenderTrainingArguments(StageTrainingArguments):
     per_device_train_batch_size: int = field(default=4)
     eval_strategy: IntervalStrategy | str = field(default="no")
     logging_steps: float = field(default=10)
+    negative_popularity_exponent: float = field(
+        default=0.0,
+        metadata={
+            "help": "Draw training negatives with probability proportional to (training interactions + 1) ** this: "
+            "0 is uniform (the paper); 1 matches the targets' popularity, so popularity alone no longer tells the "
+            "target and the objective rewards matching the user (evaluation keeps its stored uniform negatives)."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not math.isfinite(self.negative_popularity_exponent) or self.negative_popularity_exponent < 0:
+            raise ValueError(
+                f"--negative_popularity_exponent must be a finite number >= 0, got {self.negative_popularity_exponent}"
+            )
 
 
 def build_recommender_trainer(
@@ -45,12 +62,15 @@ def build_recommender_trainer(
         args.gradient_checkpointing_kwargs = {"use_reentrant": False}
     rows = dataset.sample_rows(train_split, max_users, seed=args.seed)
     rows = rows.add_column("row", list(range(len(rows))))
+    exponent = args.negative_popularity_exponent
+    weights = None if exponent == 0 else (torch.from_numpy(dataset.train_counts).double() + 1) ** exponent
     candidates = EpochCandidates(
         dataset.num_items,
         interaction_keys(training_sequences(rows), dataset.num_items),
         len(rows),
         model.config.num_candidates - 1,
         seed=args.seed + 2,
+        weights=weights,
     )
     trains_adapters = model.config.model_type == "allmrec_text_only"
     # The ranking objectives read every candidate's answer after the prompt; eq. 8 alone reads the target's.

@@ -183,6 +183,26 @@ def test_epoch_candidates_are_distinct_fresh_and_hold_the_target():
     assert len(set(slots.tolist())) == 20
 
 
+def test_weighted_negatives_follow_the_weights_and_still_avoid_the_users_items():
+    sequences = [[1, 2], [3]]
+    keys = interaction_keys(sequences, num_items=30)
+    weights = torch.zeros(31)
+    weights[[1, 2, 3, 4, 5]] = 1.0  # only items 1-5 may be drawn
+    weights[5] = 50.0  # and item 5 far more often than the others
+    negatives = EpochNegatives(30, keys, num_rows=2, width=200, seed=0, weights=weights)
+    table = negatives(torch.tensor([0, 1]))
+    assert set(table[0].tolist()) <= {3, 4, 5} and set(table[1].tolist()) <= {1, 2, 4, 5}
+    assert (table == 5).float().mean() > 0.8
+    candidates = EpochCandidates(30, keys, 2, num_negatives=3, seed=0, weights=weights)
+    rows = candidates.candidates(torch.tensor([0, 1]), torch.tensor([2, 3])).tolist()
+    assert sorted(rows[0]) == [2, 3, 4, 5]  # the target and the only three items row 0 may be given
+    assert rows[1].count(3) == 1 and len(set(rows[1])) == 4 and set(rows[1]) - {3} <= {1, 2, 4, 5}
+    with pytest.raises(ValueError, match="one per item id"):
+        EpochNegatives(30, keys, 2, 3, seed=0, weights=torch.ones(30))
+    with pytest.raises(ValueError, match="all zero"):
+        EpochNegatives(30, keys, 2, 3, seed=0, weights=torch.zeros(31))
+
+
 def test_persistent_workers_are_refused_because_they_would_keep_the_first_epochs_negatives(sample_dataset, tmp_path):
     model = SASRecModel(SASRecConfig(num_items=sample_dataset.num_items, hidden_size=8, max_sequence_length=8))
     args = CFTrainingArguments(
