@@ -12,6 +12,7 @@ from .prompts import PROMPT_DOMAINS, SoftTokenLayout
 
 ITEM_EMBEDDINGS = ("joint", "text", "cf", "random", "none")
 LLM_DTYPES = ("auto", "float32", "float16", "bfloat16")
+DISTILLATION_TEACHERS = ("joint", "text")  # the stage-1 scorers the LLM can be distilled from
 QUANTIZATIONS = (None, "8bit", "4bit")
 SCORE_NORMALIZATIONS = ("sum", "mean")
 
@@ -148,10 +149,14 @@ class ALLMRecConfig(LLMPromptConfig):
             0): The training objective, a weighted sum. ``lm``: the LM loss of the target's answer (eq. 8, the
             paper). ``ranking``: cross-entropy of the target among the softmax of every candidate's answer
             log-likelihood (``score_normalization``, the mean per token by default) divided by
-            ``ranking_temperature``; the model then ranks by that normalisation. ``distillation``: KL divergence from the stage-1 joint scorer's softmax over the
-            candidates (its logits divided by ``distillation_temperature``) to the same softmax of the LLM's. Either
-            of the last two reads all the candidates' answers in one tree-masked pass (see `score_answers`).
+            ``ranking_temperature``; the model then ranks by that normalisation. ``distillation``: KL divergence
+            from a stage-1 scorer's softmax over the candidates (its logits divided by
+            ``distillation_temperature``) to the same softmax of the LLM's. Either of the last two reads all the
+            candidates' answers in one tree-masked pass (see `score_answers`).
         ranking_temperature / distillation_temperature (`float`, *optional*, defaults to 1.0): See above.
+        distillation_teacher (`str`, *optional*, defaults to `"joint"`): The stage-1 scorer distilled: ``joint``
+            (``x_u · f_I^dec(e_i)``, CF-side item embeddings) or ``text`` (the same on the text path's ``q_i``,
+            which ranks cold items better: README, stage 1's tables).
         user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
         kwargs: The fields of `LLMPromptConfig`.
     """
@@ -178,6 +183,7 @@ class ALLMRecConfig(LLMPromptConfig):
         distillation_loss_weight: float = 0.0,
         ranking_temperature: float = 1.0,
         distillation_temperature: float = 1.0,
+        distillation_teacher: str = "joint",
         user_token_id: int | None = None,
         history_token_id: int | None = None,
         candidate_token_id: int | None = None,
@@ -194,6 +200,10 @@ class ALLMRecConfig(LLMPromptConfig):
             raise ValueError(f"the loss weights must be >= 0 and not all 0, got {weights}")
         if not (ranking_temperature > 0 and distillation_temperature > 0):
             raise ValueError("ranking_temperature and distillation_temperature must be positive")
+        if distillation_teacher not in DISTILLATION_TEACHERS:
+            raise ValueError(
+                f"distillation_teacher must be one of {DISTILLATION_TEACHERS}, got {distillation_teacher!r}"
+            )
         self.aligner_config = sub_config(aligner_config, ALLMRecAlignerConfig)
         self.item_embeddings = item_embeddings
         self.use_user_token = use_user_token
@@ -210,6 +220,7 @@ class ALLMRecConfig(LLMPromptConfig):
         self.distillation_loss_weight = distillation_loss_weight
         self.ranking_temperature = ranking_temperature
         self.distillation_temperature = distillation_temperature
+        self.distillation_teacher = distillation_teacher
         self.user_token_id = user_token_id
         self.history_token_id = history_token_id
         self.candidate_token_id = candidate_token_id

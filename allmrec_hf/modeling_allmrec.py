@@ -784,7 +784,8 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
     def ranking_losses(self, mean_log_likelihoods, scores, target_index, soft_token_inputs) -> dict[str, torch.Tensor]:
         """Each row's loss of each objective the config weighs: ``lm`` (the target answer's mean token negative
         log-likelihood: eq. 8 for one row), ``ranking`` (cross-entropy of the target among the candidates' scores)
-        and ``distillation`` (KL divergence from the stage-1 joint scorer's candidate distribution)."""
+        and ``distillation`` (KL divergence from the stage-1 scorer's candidate distribution: the joint or the text
+        path, ``distillation_teacher``)."""
         config, weights = self.config, self.loss_weights()
         target_index = target_index.to(scores.device)
         losses = {}
@@ -799,7 +800,7 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
                 raise ValueError("the distillation loss needs the user (cf_input_ids or user_representations)")
             if users.dim() == 1:
                 users = users.expand(len(candidates), -1)
-            teacher = self.aligner.score_candidates(users, candidates, "joint").float()
+            teacher = self.aligner.score_candidates(users, candidates, config.distillation_teacher).float()
             teacher = F.log_softmax(teacher / config.distillation_temperature, dim=-1)
             losses["distillation"] = F.kl_div(student, teacher, log_target=True, reduction="none").sum(-1)
         return losses

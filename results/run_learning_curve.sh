@@ -11,9 +11,11 @@
 #   ranking   softmax over the 20 candidates' mean answer log-likelihoods + distillation from the stage-1 joint scorer;
 #             words before the user token, item tokens before titles, standardised inputs, soft tokens at text scale,
 #             item tokens starting at the embedding of " [recommended]"
-#   ranking-popularity-negatives
-#             ranking, with training negatives drawn in proportion to their training interactions (+1), so that an
-#             item's popularity no longer tells the target (the test keeps its stored uniform negatives)
+# and modifiers joined to either with "+" (e.g. ranking+popularity-negatives+text-teacher):
+#   popularity-negatives  training negatives drawn in proportion to their training interactions (+1), so that an
+#                         item's popularity no longer tells the target (validation and test keep their stored
+#                         uniform negatives)
+#   text-teacher          distillation from stage 1's text-path scorer (q_i), which ranks cold items better
 #
 # Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
 # of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
@@ -22,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?dataset: scientific or beauty}
-variant=${2:?variant: paper, ranking or ranking-popularity-negatives}
+variant=${2:?variant: paper or ranking, optionally +popularity-negatives, +text-teacher}
 RUNS=${RUNS:-runs/real-llm}
 TRAIN_USERS=${TRAIN_USERS:-2000}
 CURVE=${CURVE:-0 200 500 1000 2000}
@@ -37,12 +39,17 @@ ranking=(--lm_loss_weight 0 --ranking_loss_weight 1 --distillation_loss_weight 1
          --user_token_placement after_text --item_token_placement before_title
          --standardize_soft_token_inputs true --normalize_soft_tokens true --soft_token_scale text
          --item_token_init_text " [recommended]")
-case "$variant" in
-    paper) flags=() ;;
-    ranking) flags=("${ranking[@]}") ;;
-    ranking-popularity-negatives) flags=("${ranking[@]}" --negative_popularity_exponent 1) ;;
-    *) echo "unknown variant $variant" >&2; exit 2 ;;
-esac
+IFS=+ read -r -a parts <<< "$variant"
+case "${parts[0]}" in paper | ranking) ;; *) echo "variant $variant must start with paper or ranking" >&2; exit 2 ;; esac
+for part in "${parts[@]}"; do
+    case "$part" in
+        paper) flags=() ;;
+        ranking) flags=("${ranking[@]}") ;;
+        popularity-negatives) flags+=(--negative_popularity_exponent 1) ;;
+        text-teacher) flags+=(--distillation_teacher text) ;;
+        *) echo "unknown variant part $part in $variant" >&2; exit 2 ;;
+    esac
+done
 
 data=$RUNS/$name/data
 model=$RUNS/$name/$variant

@@ -26,9 +26,10 @@ def ranking_batch(tester, model, tokenizer, count=3):
     return tester.batch(model, tokenizer, tester.rows("train", count), with_answers=False, with_candidate_answers=True)
 
 
-def test_the_objective_is_the_weighted_sum_of_its_definitions(tester):
-    """Every loss computed by hand from the cached candidate scores and the stage-1 joint scorer."""
-    model, tokenizer = tester.build(**OBJECTIVE)
+@pytest.mark.parametrize("teacher", ["joint", "text"])
+def test_the_objective_is_the_weighted_sum_of_its_definitions(tester, teacher):
+    """Every loss computed by hand from the cached candidate scores and the stage-1 scorer it distils."""
+    model, tokenizer = tester.build(**OBJECTIVE, distillation_teacher=teacher)
     batch = ranking_batch(tester, model, tokenizer)
     output = model(**batch)
     sums, counts = model.score_answers(
@@ -42,10 +43,14 @@ def test_the_objective_is_the_weighted_sum_of_its_definitions(tester):
     rows = tester.rows("train", 3)
     assert labels.tolist() == [row["candidates"].index(row["target"]) for row in rows]
     users = model.aligner.cf_backbone.user_representation(batch["cf_input_ids"], batch["user_ids"])
-    teacher = model.aligner.score_candidates(users, batch["candidate_item_ids"], "joint")
+    scores = model.aligner.score_candidates(users, batch["candidate_item_ids"], teacher)
+    other = model.aligner.score_candidates(
+        users, batch["candidate_item_ids"], {"joint": "text", "text": "joint"}[teacher]
+    )
+    assert not torch.allclose(scores, other)  # the two teachers differ, so the loss below tells which one was read
     lm = -mean[torch.arange(3), labels]
     ranking = F.cross_entropy(mean, labels, reduction="none")
-    p = teacher.softmax(-1)
+    p = scores.softmax(-1)
     distillation = (p * (p.log() - mean.log_softmax(-1))).sum(-1)
     expected = (0.5 * lm + 1.0 * ranking + 2.0 * distillation).mean()
     torch.testing.assert_close(output.loss, expected, rtol=1e-4, atol=1e-5)
@@ -239,6 +244,7 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one_and_continues_its_le
         ({"lm_loss_weight": 0.0}, "not all 0"),
         ({"ranking_loss_weight": -1.0}, "must be >= 0"),
         ({"ranking_temperature": 0.0}, "temperature"),
+        ({"distillation_teacher": "sasrec"}, "distillation_teacher"),
         ({"item_token_placement": "inside"}, "item_token_placement"),
         ({"user_token_placement": "last"}, "user_token_placement"),
     ],

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from transformers import AutoTokenizer
 
 from ..baselines import TEXT_ONLY_METHODS, TextOnlyRecommender, lora_config
-from ..configuration_allmrec import ITEM_EMBEDDINGS, LLM_DTYPES, ALLMRecConfig, LLMPromptConfig
+from ..configuration_allmrec import DISTILLATION_TEACHERS, ITEM_EMBEDDINGS, LLM_DTYPES, ALLMRecConfig, LLMPromptConfig
 from ..decoding import DECODINGS, evaluate_recommender
 from ..modeling_allmrec import ALLMRecForRecommendation
 from ..pipeline_recommendation import Catalog
@@ -118,6 +118,13 @@ class RecommenderArguments:
     )
     ranking_temperature: float = field(default=1.0, metadata={"help": "Divides the LLM's candidate scores."})
     distillation_temperature: float = field(default=1.0, metadata={"help": "Divides the stage-1 scorer's logits."})
+    distillation_teacher: str = field(
+        default="joint",
+        metadata={
+            "help": "The stage-1 scorer distilled (joint: CF-side items; text: q_i).",
+            "choices": list(DISTILLATION_TEACHERS),
+        },
+    )
     learning_curve_samples: list[int] | None = field(
         default=None,
         metadata={
