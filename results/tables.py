@@ -22,11 +22,24 @@ ROWS = (
     ("mlp_llm", "MLP-LLM", ""),
     ("allmrec", "A-LLMRec", ""),
     ("allmrec_sbert", "A-LLMRec (SBERT)", ""),
-    ("allmrec-paper", "A-LLMRec, paper loss (run_learning_curve.sh)", ""),
-    ("allmrec-ranking", "A-LLMRec, ranking variant", ""),
-    ("allmrec-ranking-swap", "A-LLMRec, ranking variant, soft tokens swapped", ""),
 )
-TRAINED = ("tallrec", "mlp_llm", "allmrec", "paper", "ranking")
+# Then every variant of results/run_learning_curve.sh found in the folder: allmrec-<variant>.json (-swap.json: the
+# same model with the candidates' soft tokens swapped); -200users rows are an earlier draw of fewer test users and
+# -training.json files are training logs.
+VARIANT_PREFIX = "allmrec-"
+TRAINED = ("tallrec", "mlp_llm", "allmrec")
+
+
+def variant_rows(folder: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for path in sorted(folder.glob(f"{VARIANT_PREFIX}*.json"), key=lambda path: path.stem.removesuffix("-swap")):
+        variant = path.stem.removeprefix(VARIANT_PREFIX)
+        if path.stem.endswith(("-training", "-200users", "-200users-swap")):
+            continue
+        swapped = variant.endswith("-swap")
+        label = f"A-LLMRec, {variant.removesuffix('-swap')} (run_learning_curve.sh)"
+        rows.append((path.stem, label + (", soft tokens swapped" if swapped else ""), ""))
+    return rows
 
 
 def standard_error(hit_rate: float, users: int) -> float:
@@ -42,7 +55,7 @@ def scoring_table(folder: Path) -> list[str]:
         "| model | Hit@1 (± s.e.) | Hit@1 cold | Hit@1 warm | NDCG@10 | score normalisation | users | s/user |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row, label, prefix in ROWS:
+    for row, label, prefix in ROWS + tuple(variant_rows(folder)):
         path = folder / f"{row}.json"
         if not path.exists():
             continue
@@ -71,11 +84,11 @@ def training_table(folder: Path) -> list[str]:
         "| method | training users (samples) | epochs | optimizer steps | hours | loss, first → last logged step |",
         "|---|---|---|---|---|---|",
     ]
-    for method in TRAINED:
-        path = folder / f"{method}-training.json"
-        if not path.exists():
+    variants = sorted(path.name.removesuffix("-training.json") for path in folder.glob("*-training.json"))
+    for method in [method for method in TRAINED if method in variants] + [v for v in variants if v not in TRAINED]:
+        results = json.loads((folder / f"{method}-training.json").read_text())
+        if "train_users" not in results:  # LLM-Only trains nothing: its file only records the (empty) run
             continue
-        results = json.loads(path.read_text())
         curve = results.get("loss_history", [])
         losses = f"{curve[0]['loss']:.3f} → {curve[-1]['loss']:.3f}" if curve else "–"
         last = curve[-1] if curve else {}
@@ -122,16 +135,33 @@ def curve_table(path: Path) -> list[str]:
     lines = [
         f"{path.stem}: validation Hit@1 against training samples seen",
         "",
-        "| samples | Hit@1 | Hit@1, soft tokens swapped | NDCG@10 | item-token cosine | item-token RMS | text RMS |",
-        "|---|---|---|---|---|---|---|",
+        "| samples | Hit@1 | swapped | cold | warm | NDCG@10 | item-token cosine | user-token cosine | item RMS / text RMS |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for point in json.loads(path.read_text())["points"]:
         lines.append(
             f"| {point['samples']} | {point['hit@1']:.3f} | {figure(point, 'swapped_hit@1')} | "
-            f"{figure(point, 'ndcg@10')} | {figure(point, 'item_token_cosine')} | {figure(point, 'item_token_rms')} | "
-            f"{figure(point, 'text_token_rms')} |"
+            f"{figure(point, 'hit@1_cold')} | {figure(point, 'hit@1_warm')} | {figure(point, 'ndcg@10')} | "
+            f"{figure(point, 'item_token_cosine')} | {figure(point, 'user_token_cosine')} | "
+            f"{figure(point, 'item_token_rms')} / {figure(point, 'text_token_rms')} |"
         )
     return lines
+
+
+def curve_chart(path: Path) -> list[str]:
+    """The same curve as a Mermaid chart (GitHub renders it): Hit@1, then Hit@1 with the soft tokens swapped."""
+    points = json.loads(path.read_text())["points"]
+    series = [[point.get(key, float("nan")) for point in points] for key in ("hit@1", "swapped_hit@1")]
+    top = math.ceil(max(value for line in series for value in line if value == value) * 10 + 0.5) / 10
+    return [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{path.stem}: validation Hit@1 (upper line) and with soft tokens swapped"',
+        f'    x-axis "training samples" [{", ".join(str(point["samples"]) for point in points)}]',
+        f'    y-axis "Hit@1" 0 --> {top:.1f}',
+        *(f"    line [{', '.join(f'{value:.3f}' for value in line)}]" for line in series),
+        "```",
+    ]
 
 
 def paired_difference(folder: Path, row: str, baseline: str) -> str:
@@ -153,13 +183,15 @@ def main() -> None:
         print(f"### {folder.name}\n")
         print("\n".join(scoring_table(folder)) + "\n")
         print("\n".join(training_table(folder)) + "\n")
-        for row in ("allmrec", "allmrec-paper", "allmrec-ranking"):
+        variants = [row for row, _, _ in variant_rows(folder) if not row.endswith("-swap")]
+        for row in ["allmrec", *variants]:
             if (folder / f"{row}.json").exists() and (folder / "llm_only.json").exists():
                 print(paired_difference(folder, row, "llm_only") + "\n")
-        if (folder / "allmrec-ranking-swap.json").exists():
-            print(paired_difference(folder, "allmrec-ranking", "allmrec-ranking-swap") + "\n")
+            if (folder / f"{row}-swap.json").exists():
+                print(paired_difference(folder, row, f"{row}-swap") + "\n")
         for curve in sorted(folder.glob("curve-*.json")):
             print("\n".join(curve_table(curve)) + "\n")
+            print("\n".join(curve_chart(curve)) + "\n")
         if (folder / "all-users").is_dir():
             print(f"{folder.name}, every test user (results/run_modality_aware.sh):\n")
             print("\n".join(all_users_table(folder / "all-users")) + "\n")
