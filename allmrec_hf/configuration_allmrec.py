@@ -13,6 +13,7 @@ from .prompts import PROMPT_DOMAINS, SoftTokenLayout
 ITEM_EMBEDDINGS = ("joint", "text", "cf", "random", "none")
 LLM_DTYPES = ("auto", "float32", "float16", "bfloat16")
 DISTILLATION_TEACHERS = ("joint", "text")  # the stage-1 scorers the LLM can be distilled from
+ITEM_TOKEN_CONDITIONING = ("none", "user")
 QUANTIZATIONS = (None, "8bit", "4bit")
 SCORE_NORMALIZATIONS = ("sum", "mean")
 
@@ -141,6 +142,11 @@ class ALLMRecConfig(LLMPromptConfig):
             titles, the reading test rose from Hit@1 0.04 to 0.48 after 100 samples (README, "Making the LLM half
             learn"). `None` (the paper): PyTorch's initialisation. Used by `from_stage1` only (a trained model
             keeps its weights).
+        item_token_conditioning (`str`, *optional*, defaults to `"none"`): ``none`` (the paper: ``F_I`` reads the
+            item alone) or ``user`` (beyond the paper): ``F_I`` also reads ``x_u ⊙ f_I^dec(e_i)``, the per-dimension
+            products whose sum is stage 1's recommendation logit (eq. 5), so each item token can say how well the
+            item fits this user, a signal a small frozen LLM reads like a word beside the title, instead of having
+            to compute the user-item match in its own attention.
         user_token_placement (`str`, *optional*, defaults to `"first"`): ``first`` (the paper) or ``after_text``
             (a sentence's words before it; see `allmrec_hf.prompts.SoftTokenLayout`).
         item_token_placement (`str`, *optional*, defaults to `"after_title"`): ``after_title`` (the paper) or
@@ -176,6 +182,7 @@ class ALLMRecConfig(LLMPromptConfig):
         normalize_soft_tokens: bool = False,
         standardize_soft_token_inputs: bool = False,
         item_token_init_text: str | None = None,
+        item_token_conditioning: str = "none",
         user_token_placement: str = "first",
         item_token_placement: str = "after_title",
         lm_loss_weight: float = 1.0,
@@ -200,6 +207,10 @@ class ALLMRecConfig(LLMPromptConfig):
             raise ValueError(f"the loss weights must be >= 0 and not all 0, got {weights}")
         if not (ranking_temperature > 0 and distillation_temperature > 0):
             raise ValueError("ranking_temperature and distillation_temperature must be positive")
+        if item_token_conditioning not in ITEM_TOKEN_CONDITIONING:
+            raise ValueError(
+                f"item_token_conditioning must be one of {ITEM_TOKEN_CONDITIONING}, got {item_token_conditioning!r}"
+            )
         if distillation_teacher not in DISTILLATION_TEACHERS:
             raise ValueError(
                 f"distillation_teacher must be one of {DISTILLATION_TEACHERS}, got {distillation_teacher!r}"
@@ -213,6 +224,7 @@ class ALLMRecConfig(LLMPromptConfig):
         self.normalize_soft_tokens = normalize_soft_tokens
         self.standardize_soft_token_inputs = standardize_soft_token_inputs
         self.item_token_init_text = item_token_init_text
+        self.item_token_conditioning = item_token_conditioning
         self.user_token_placement = user_token_placement
         self.item_token_placement = item_token_placement
         self.lm_loss_weight = lm_loss_weight

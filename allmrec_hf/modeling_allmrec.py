@@ -429,6 +429,8 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         token_size = llm.get_input_embeddings().embedding_dim
         cf_size = config.aligner_config.cf_config.hidden_size
         item_size = cf_size if config.item_embeddings == "cf" else config.aligner_config.latent_size
+        if config.item_token_conditioning == "user":
+            item_size += cf_size  # F_I also reads x_u ⊙ f_I^dec(e_i) (see `item_token_inputs`)
         standardize = config.standardize_soft_token_inputs
         self.user_projector = ALLMRecProjector(cf_size, token_size, config.user_projector_activation, standardize)
         self.item_projector = ALLMRecProjector(item_size, token_size, config.item_projector_activation, standardize)
@@ -551,12 +553,15 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         from .collators import pad  # the collators import this module's config users; no cycle at call time
 
         device = self.user_projector.input_mean.device
-        items = torch.arange(1, self.config.aligner_config.cf_config.num_items + 1, device=device)
-        self.item_projector.fit_input_statistics(self.item_representations(items))
         rows = user_rows.select(range(min(max_users, len(user_rows))))
         windows = pad(rows["history"], 0, "left", self.cf_window).to(device)
-        users = torch.tensor(rows["user_id"], dtype=torch.long, device=device)
-        self.user_projector.fit_input_statistics(self.cf_user_representations(windows, users))
+        users = self.cf_user_representations(windows, torch.tensor(rows["user_id"], dtype=torch.long, device=device))
+        self.user_projector.fit_input_statistics(users)
+        items = torch.arange(1, self.config.aligner_config.cf_config.num_items + 1, device=device)
+        # With user conditioning, every catalog item is paired with one of those users (a seeded draw).
+        pairing = torch.randint(len(users), (len(items),), generator=torch.Generator().manual_seed(0))
+        inputs = self.item_token_inputs(self.item_representations(items), users[pairing.to(device)])
+        self.item_projector.fit_input_statistics(inputs)
 
     def place_like_llm(self) -> None:
         """Put the aligner and projectors (fp32) on the device of the LLM's input embeddings."""
@@ -658,6 +663,20 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
             return self.random_item_embeddings[item_ids]
         raise ValueError(f"no item representation for path {path!r}")
 
+    def item_token_inputs(self, items: torch.Tensor, users: torch.Tensor | None, path: str | None = None):
+        """What ``F_I`` reads for each item: its representation ``items`` (from ``path``, default
+        ``config.item_embeddings``) and, with ``item_token_conditioning="user"``, the products ``x_u ⊙
+        f_I^dec(e_i)`` with the user of its prompt (``users``, one row per item), whose sum is stage 1's logit."""
+        if self.config.item_token_conditioning == "none":
+            return items
+        if users is None:
+            raise ValueError("item_token_conditioning='user' needs the user (cf_input_ids or user_representations)")
+        path = path or self.config.item_embeddings
+        decoded = (
+            items if path == "cf" else self.aligner.item_decoder(items.to(self.aligner.item_decoder.weight.dtype))
+        )
+        return torch.cat([items.float(), (users * decoded).float()], -1)
+
     def embed_prompt(
         self,
         input_ids: torch.LongTensor,
@@ -693,21 +712,29 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         any_placeholder = placeholders["user"] | placeholders["history"] | placeholders["candidate"]
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(any_placeholder, config.llm_pad_token_id))
         tokens = {}
+        conditioned = config.item_token_conditioning == "user"
+        if placeholders["user"].any() or (conditioned and any_placeholder.any()):
+            if user_representations is None and (cf_input_ids is not None or user_ids is not None):
+                user_representations = self.cf_user_representations(cf_input_ids, user_ids)
+            elif user_representations is not None and user_representations.dim() == 1:  # one x_u for every row
+                user_representations = user_representations.expand(len(input_ids), -1)
         if placeholders["user"].any():
             if user_representations is None:
-                user_representations = self.cf_user_representations(cf_input_ids, user_ids)
-            elif user_representations.dim() == 1:  # one ``x_u`` standing in for every user (cross-domain)
-                user_representations = user_representations.expand(len(input_ids), -1)
+                raise ValueError("the prompts hold [UserRep] but neither cf_input_ids nor user_representations came")
             tokens["user"] = self.soft_tokens(self.user_projector, user_representations)
         for name, item_ids in (("history", history_item_ids), ("candidate", candidate_item_ids)):
             if placeholders[name].any():
-                real = item_ids[item_ids != 0]
+                present = item_ids != 0
+                real = item_ids[present]
                 items = (
                     item_table[real]
                     if item_table is not None
                     else self.item_representations(real, item_embedding_path)
                 )
-                tokens[name] = self.soft_tokens(self.item_projector, items)
+                # Each item's user is its prompt's: the rows of the non-zero ids, in the same (row-major) order.
+                users = None if user_representations is None else user_representations[present.nonzero()[:, 0]]
+                path = "text" if item_table is not None else item_embedding_path  # another catalog's q_i are latents
+                tokens[name] = self.soft_tokens(self.item_projector, self.item_token_inputs(items, users, path))
         for name, projected in tokens.items():
             expected = int(placeholders[name].sum())
             if len(projected) != expected:

@@ -16,6 +16,8 @@
 #                         item's popularity no longer tells the target (validation and test keep their stored
 #                         uniform negatives)
 #   text-teacher          distillation from stage 1's text-path scorer (q_i), which ranks cold items better
+#   user-conditioned-items  F_I also reads x_u ⊙ f_dec(e_i) (beyond the paper): each item token can carry how well the
+#                         item fits the user, which the LLM reads like a word, instead of matching tokens in attention
 #
 # Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
 # of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
@@ -24,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?dataset: scientific or beauty}
-variant=${2:?variant: paper or ranking, optionally +popularity-negatives, +text-teacher}
+variant=${2:?variant: paper or ranking, then optionally +popularity-negatives +text-teacher +user-conditioned-items}
 RUNS=${RUNS:-runs/real-llm}
 TRAIN_USERS=${TRAIN_USERS:-2000}
 CURVE=${CURVE:-0 200 500 1000 2000}
@@ -47,6 +49,7 @@ for part in "${parts[@]}"; do
         ranking) flags=("${ranking[@]}") ;;
         popularity-negatives) flags+=(--negative_popularity_exponent 1) ;;
         text-teacher) flags+=(--distillation_teacher text) ;;
+        user-conditioned-items) flags+=(--item_token_conditioning user) ;;
         *) echo "unknown variant part $part in $variant" >&2; exit 2 ;;
     esac
 done

@@ -172,6 +172,47 @@ def test_item_tokens_can_start_at_the_llms_embedding_of_words(opt_tester, tmp_pa
     assert loaded.config.item_token_init_text == " best"
 
 
+def test_user_conditioned_item_tokens_read_the_item_and_its_fit_with_the_prompts_user(opt_tester, tmp_path):
+    dataset = opt_tester.dataset
+    model, tokenizer = opt_tester.build(
+        item_token_conditioning="user", standardize_soft_token_inputs=True, user_rows=dataset.splits["train"]
+    )
+    latent, cf = model.config.aligner_config.latent_size, model.config.aligner_config.cf_config.hidden_size
+    assert model.item_projector.layers[0].in_features == latent + cf
+    batch = opt_tester.batch(model, tokenizer, opt_tester.rows(count=2), with_answers=False)
+    inputs = {k: v for k, v in batch.items() if k not in ("attention_mask", "labels")}
+    embeds = model.embed_prompt(**inputs)
+    with torch.no_grad():
+        users = model.cf_user_representations(batch["cf_input_ids"], batch.get("user_ids"))
+        for row in range(2):
+            items = model.aligner.catalog_embeddings(batch["candidate_item_ids"][row])
+            # The products x_u ⊙ f_dec(e_i) sum to stage 1's logit of this user and item (eq. 5).
+            products = users[row] * model.aligner.item_decoder(items)
+            torch.testing.assert_close(
+                model.aligner.recommendation_logit(users[row][None], model.aligner.item_decoder(items)),
+                model.aligner.score_candidates(users[row][None], batch["candidate_item_ids"][row][None])[0],
+            )
+            expected = model.soft_tokens(model.item_projector, torch.cat([items, products], -1))
+            placed = embeds[row][batch["input_ids"][row] == model.config.candidate_token_id]
+            torch.testing.assert_close(placed, expected, rtol=1e-4, atol=1e-5)
+        # The same item under two users: two tokens (the paper's item tokens are the same for every user).
+        item = batch["candidate_item_ids"][0][:1]
+        representation = model.item_representations(item)
+        one, other = (model.item_token_inputs(representation, users[row][None]) for row in range(2))
+        assert not torch.allclose(model.item_projector(one), model.item_projector(other))
+    # The match half of F_I's inputs is standardised over (item, user) pairs and saved; the model reloads its size.
+    assert not torch.equal(model.item_projector.input_std[latent:], torch.ones(cf))
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert loaded.config.item_token_conditioning == "user"
+    features = opt_tester.rows(count=2)
+    torch.testing.assert_close(
+        opt_tester.scores(loaded, tokenizer, features), opt_tester.scores(model, tokenizer, features)
+    )
+    with pytest.raises(ValueError, match="needs the user"):
+        model.item_token_inputs(representation, None)
+
+
 def test_item_tokens_cannot_start_at_words_without_tokens(opt_tester):
     model, tokenizer = opt_tester.build()
     with pytest.raises(ValueError, match="item_token_init_text '' has no tokens"):
@@ -245,6 +286,7 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one_and_continues_its_le
         ({"ranking_loss_weight": -1.0}, "must be >= 0"),
         ({"ranking_temperature": 0.0}, "temperature"),
         ({"distillation_teacher": "sasrec"}, "distillation_teacher"),
+        ({"item_token_conditioning": "history"}, "item_token_conditioning"),
         ({"item_token_placement": "inside"}, "item_token_placement"),
         ({"user_token_placement": "last"}, "user_token_placement"),
     ],

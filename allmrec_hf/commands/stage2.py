@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from transformers import AutoTokenizer
 
 from ..baselines import TEXT_ONLY_METHODS, TextOnlyRecommender, lora_config
-from ..configuration_allmrec import DISTILLATION_TEACHERS, ITEM_EMBEDDINGS, LLM_DTYPES, ALLMRecConfig, LLMPromptConfig
+from ..configuration_allmrec import (
+    DISTILLATION_TEACHERS,
+    ITEM_EMBEDDINGS,
+    ITEM_TOKEN_CONDITIONING,
+    LLM_DTYPES,
+    ALLMRecConfig,
+    LLMPromptConfig,
+)
 from ..decoding import DECODINGS, evaluate_recommender
 from ..modeling_allmrec import ALLMRecForRecommendation
 from ..pipeline_recommendation import Catalog
@@ -107,6 +114,13 @@ class RecommenderArguments:
     item_token_init_text: str | None = field(
         default=None,
         metadata={"help": "Start every item token at the LLM's embedding of these words, e.g. ' [recommended]'."},
+    )
+    item_token_conditioning: str = field(
+        default="none",
+        metadata={
+            "help": "user: F_I also reads x_u ⊙ f_dec(e_i), how the item fits this user (beyond the paper: none).",
+            "choices": list(ITEM_TOKEN_CONDITIONING),
+        },
     )
     lm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of eq. 8's LM loss of the target answer."})
     ranking_loss_weight: float = field(
