@@ -13,7 +13,12 @@ from allmrec_hf import ALLMRecConfig
 from allmrec_hf.decoding import candidate_scores, evaluate_scoring, swap_candidate_tokens
 from allmrec_hf.evaluation import protocol_metrics
 from allmrec_hf.prompts import SoftTokenLayout, recommendation_prompt
-from allmrec_hf.training.diagnostics import CURVE_KEY, LearningCurveCallback, mean_pairwise_cosine
+from allmrec_hf.training.diagnostics import (
+    CURVE_KEY,
+    LearningCurveCallback,
+    mean_pairwise_cosine,
+    soft_token_statistics,
+)
 from allmrec_hf.training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
 
 from .conftest import snapshot
@@ -211,6 +216,9 @@ def test_user_conditioned_item_tokens_read_the_item_and_its_fit_with_the_prompts
     )
     with pytest.raises(ValueError, match="needs the user"):
         model.item_token_inputs(representation, None)
+    # The training diagnostics measure such tokens too (as the first user's prompt holds them).
+    statistics = soft_token_statistics(model, torch.arange(1, 21), batch["cf_input_ids"], batch.get("user_ids"))
+    assert {"item_token_rms", "item_token_cosine", "user_token_cosine"} <= statistics.keys()
 
 
 def test_item_tokens_cannot_start_at_words_without_tokens(opt_tester):

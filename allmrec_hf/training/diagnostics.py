@@ -45,12 +45,16 @@ def soft_token_statistics(model, item_ids: torch.LongTensor, cf_input_ids=None, 
     """RMS and mean pairwise cosine of the item soft tokens of ``item_ids`` (and of the user tokens of the given
     history windows), beside the RMS of the LLM's own input token embeddings."""
     statistics = {"text_token_rms": round(text_token_scale(model.llm), 4)}
-    if model.config.item_tokens:
-        items = model.soft_tokens(model.item_projector, model.item_representations(item_ids))
+    user_representations = None if cf_input_ids is None else model.cf_user_representations(cf_input_ids, user_ids)
+    if model.config.item_tokens and (model.config.item_token_conditioning == "none" or cf_input_ids is not None):
+        # User-conditioned item tokens are measured as the first user's prompt would hold them.
+        users = None if user_representations is None else user_representations[:1].expand(len(item_ids), -1)
+        inputs = model.item_token_inputs(model.item_representations(item_ids), users)
+        items = model.soft_tokens(model.item_projector, inputs)
         statistics["item_token_rms"] = round(root_mean_square(items), 4)
         statistics["item_token_cosine"] = round(mean_pairwise_cosine(items), 4)
-    if model.config.use_user_token and cf_input_ids is not None:
-        users = model.soft_tokens(model.user_projector, model.cf_user_representations(cf_input_ids, user_ids))
+    if model.config.use_user_token and user_representations is not None:
+        users = model.soft_tokens(model.user_projector, user_representations)
         statistics["user_token_rms"] = round(root_mean_square(users), 4)
         statistics["user_token_cosine"] = round(mean_pairwise_cosine(users), 4)
     return statistics
