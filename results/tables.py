@@ -185,8 +185,10 @@ def main() -> None:
         print("\n".join(training_table(folder)) + "\n")
         variants = [row for row, _, _ in variant_rows(folder) if not row.endswith("-swap")]
         for row in ["allmrec", *variants]:
-            if (folder / f"{row}.json").exists() and (folder / "llm_only.json").exists():
-                print(paired_difference(folder, row, "llm_only") + "\n")
+            # retrained/: SASRec and stage 1 trained again by a later commit, the ones newer variants are built on.
+            for baseline in ("llm_only", "sasrec", "retrained/sasrec", "retrained/stage1"):
+                if (folder / f"{row}.json").exists() and (folder / f"{baseline}.json").exists():
+                    print(paired_difference(folder, row, baseline) + "\n")
             if (folder / f"{row}-swap.json").exists():
                 print(paired_difference(folder, row, f"{row}-swap") + "\n")
         for curve in sorted(folder.glob("curve-*.json")):
