@@ -24,8 +24,8 @@ ROWS = (
     ("allmrec_sbert", "A-LLMRec (SBERT)", ""),
 )
 # Then every variant of results/run_learning_curve.sh found in the folder: allmrec-<variant>.json (-swap.json: the
-# same model with the candidates' soft tokens swapped); -200users rows are an earlier draw of fewer test users and
-# -training.json files are training logs.
+# same model with the candidates' soft tokens swapped, -sbert.json: reading q_i); -200users rows are an earlier draw
+# of fewer test users and -training.json files are training logs.
 VARIANT_PREFIX = "allmrec-"
 TRAINED = ("tallrec", "mlp_llm", "allmrec")
 
@@ -36,9 +36,11 @@ def variant_rows(folder: Path) -> list[tuple[str, str, str]]:
         variant = path.stem.removeprefix(VARIANT_PREFIX)
         if path.stem.endswith(("-training", "-200users", "-200users-swap")):
             continue
-        swapped = variant.endswith("-swap")
-        label = f"A-LLMRec, {variant.removesuffix('-swap')} (run_learning_curve.sh)"
-        rows.append((path.stem, label + (", soft tokens swapped" if swapped else ""), ""))
+        # -swap: soft tokens swapped; -sbert: the same model reading the text path's q_i (evaluate.py
+        # --item_embedding_path text, the paper's "A-LLMRec (SBERT)").
+        base = variant.removesuffix("-swap").removesuffix("-sbert")
+        label = f"A-LLMRec{' (SBERT)' if variant.endswith('-sbert') else ''}, {base} (run_learning_curve.sh)"
+        rows.append((path.stem, label + (", soft tokens swapped" if variant.endswith("-swap") else ""), ""))
     return rows
 
 
