@@ -558,10 +558,13 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         users = self.cf_user_representations(windows, torch.tensor(rows["user_id"], dtype=torch.long, device=device))
         self.user_projector.fit_input_statistics(users)
         items = torch.arange(1, self.config.aligner_config.cf_config.num_items + 1, device=device)
-        # With user conditioning, every catalog item is paired with one of those users (a seeded draw).
-        pairing = torch.randint(len(users), (len(items),), generator=torch.Generator().manual_seed(0))
-        inputs = self.item_token_inputs(self.item_representations(items), users[pairing.to(device)])
-        self.item_projector.fit_input_statistics(inputs)
+        paired_users = None
+        if self.config.item_token_conditioning == "user":  # every catalog item beside one of those users, seeded
+            pairing = torch.randint(len(users), (len(items),), generator=torch.Generator().manual_seed(0))
+            paired_users = users[pairing.to(device)]
+        self.item_projector.fit_input_statistics(
+            self.item_token_inputs(self.item_representations(items), paired_users)
+        )
 
     def place_like_llm(self) -> None:
         """Put the aligner and projectors (fp32) on the device of the LLM's input embeddings."""

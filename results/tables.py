@@ -86,8 +86,8 @@ def training_table(folder: Path) -> list[str]:
         "| method | training users (samples) | epochs | optimizer steps | hours | loss, first → last logged step |",
         "|---|---|---|---|---|---|",
     ]
-    variants = sorted(path.name.removesuffix("-training.json") for path in folder.glob("*-training.json"))
-    for method in [method for method in TRAINED if method in variants] + [v for v in variants if v not in TRAINED]:
+    methods = [path.name.removesuffix("-training.json") for path in folder.glob("*-training.json")]
+    for method in sorted(methods, key=lambda name: (TRAINED.index(name) if name in TRAINED else len(TRAINED), name)):
         results = json.loads((folder / f"{method}-training.json").read_text())
         if "train_users" not in results:  # LLM-Only trains nothing: its file only records the (empty) run
             continue
