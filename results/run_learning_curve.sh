@@ -56,7 +56,19 @@ done
 
 data=$RUNS/$name/data
 model=$RUNS/$name/$variant
-mkdir -p "results/$name"
+mkdir -p "results/$name/retrained"
+# What every variant is compared with, scored by the SASRec and stage 1 that `prepare` trained with today's code (the
+# committed sasrec/stage1 rows may come from an earlier commit): both on the test users, and SASRec on the curve's
+# validation users too (the same seeded draw), the target that results/tables.py projects each curve to.
+reference() {  # model row [evaluate.py flags...]
+    local row=$2
+    [ -f "results/$name/retrained/$row.json" ] && return
+    python examples/evaluate.py --data_dir "$data" --model "$RUNS/$name/$1" --batch_size 1 --per_user true \
+        --output_file "results/$name/retrained/$row.json" "${@:3}"
+}
+reference sasrec sasrec --max_users "$TEST_USERS" --max_validation_users 50
+reference stage1 stage1 --max_users "$TEST_USERS" --max_validation_users 50
+reference sasrec sasrec-validation --split validation --max_users "$CURVE_USERS"
 if [ ! -f "$model/config.json" ]; then
     # shellcheck disable=SC2086
     python examples/train_stage2.py --data_dir "$data" --stage1_model "$RUNS/$name/stage1" --llm "$LLM" \

@@ -166,6 +166,44 @@ def curve_chart(path: Path) -> list[str]:
     ]
 
 
+# SASRec scored on the learning curve's validation users (examples/evaluate.py --split validation --max_users 100,
+# the same seeded draw as LearningCurveCallback's): the target a curve is projected to.
+CURVE_REFERENCE = "retrained/sasrec-validation"
+
+
+def log_linear_fit(samples: list[float], values: list[float]) -> tuple[float, float]:
+    """Least squares of ``value = intercept + slope * ln(samples)``: learning curves of this kind rise about
+    linearly in the log of the data seen, so this is the trend the README projects with."""
+    logs = [math.log(count) for count in samples]
+    mean_log, mean_value = sum(logs) / len(logs), sum(values) / len(values)
+    spread = sum((log - mean_log) ** 2 for log in logs)
+    slope = sum((log - mean_log) * (value - mean_value) for log, value in zip(logs, values)) / spread
+    return mean_value - slope * mean_log, slope
+
+
+def curve_projection(path: Path, reference_path: Path) -> list[str]:
+    """For overall and warm Hit@1: the learning curve's log-linear trend, and the training samples at which it would
+    reach SASRec's Hit@1 on the same validation users (warm: SASRec's warm minus 0.05, issue 18's aim). A projection
+    from a few 100-user points is a trend, not a promise: the lines say so with the points they rest on."""
+    points = [point for point in json.loads(path.read_text())["points"] if point["samples"] > 0]
+    if len(points) < 2 or not reference_path.exists():
+        return []
+    reference = json.loads(reference_path.read_text())
+    samples = [point["samples"] for point in points]
+    lines = [f"{path.stem}: trend against SASRec on the same {reference['num_users']} validation users"]
+    for key, label, margin in (("hit@1", "overall", 0.0), ("hit@1_warm", "warm", 0.05)):
+        target = reference[key] - margin
+        intercept, slope = log_linear_fit(samples, [point[key] for point in points])
+        trend = f"{label}: {slope * math.log(2):+.3f} Hit@1 per doubling of samples over {samples}"
+        if points[-1][key] >= target:
+            lines.append(f"- {trend}; target {target:.3f} already reached at {samples[-1]} samples")
+        elif slope <= 0:
+            lines.append(f"- {trend}; target {target:.3f}: the curve does not rise, no projection")
+        else:
+            lines.append(f"- {trend}; target {target:.3f} projected at {math.exp((target - intercept) / slope):,.0f} samples")
+    return lines
+
+
 def paired_difference(folder: Path, row: str, baseline: str) -> str:
     """Mean per-user Hit@1 difference of two rows over the users both scored, with its standard error (rows scored on
     different ``--max_users`` draws share only some users: the count says how many)."""
@@ -196,6 +234,9 @@ def main() -> None:
         for curve in sorted(folder.glob("curve-*.json")):
             print("\n".join(curve_table(curve)) + "\n")
             print("\n".join(curve_chart(curve)) + "\n")
+            projection = curve_projection(curve, folder / f"{CURVE_REFERENCE}.json")
+            if projection:
+                print("\n".join(projection) + "\n")
         if (folder / "all-users").is_dir():
             print(f"{folder.name}, every test user (results/run_modality_aware.sh):\n")
             print("\n".join(all_users_table(folder / "all-users")) + "\n")

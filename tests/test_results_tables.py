@@ -1,0 +1,48 @@
+"""results/tables.py's learning-curve projection: the README's projected sample counts come from it."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+
+TABLES = Path(__file__).resolve().parents[1] / "results" / "tables.py"
+
+
+@pytest.fixture(scope="module")
+def tables():
+    spec = importlib.util.spec_from_file_location("results_tables", TABLES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write(path: Path, payload: dict) -> Path:
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_log_linear_fit_recovers_a_trend_in_log_samples(tables):
+    samples = [200, 500, 1000, 2000]
+    intercept, slope = tables.log_linear_fit(samples, [0.1 + 0.05 * math.log(count) for count in samples])
+    assert intercept == pytest.approx(0.1)
+    assert slope == pytest.approx(0.05)
+
+
+def test_curve_projection_extrapolates_to_the_reference_and_says_when_it_cannot(tables, tmp_path):
+    # Overall rises 0.05 per e-fold from 0.3 at 200 samples: it reaches 0.4 at 200 * e^2 samples. Warm is flat.
+    points = [
+        {"samples": 0, "hit@1": 0.05, "hit@1_warm": 0.05},  # the untrained point is not part of the trend
+        {"samples": 200, "hit@1": 0.3, "hit@1_warm": 0.4},
+        {"samples": 500, "hit@1": 0.3 + 0.05 * math.log(2.5), "hit@1_warm": 0.4},
+    ]
+    curve = write(tmp_path / "curve-x.json", {"points": points})
+    reference = write(tmp_path / "sasrec.json", {"hit@1": 0.4, "hit@1_warm": 0.5, "num_users": 100})
+    overall, warm = tables.curve_projection(curve, reference)[1:]
+    assert f"projected at {200 * math.exp(2):,.0f} samples" in overall
+    assert "does not rise" in warm and "0.450" in warm
+    reached = write(tmp_path / "low.json", {"hit@1": 0.2, "hit@1_warm": 0.3, "num_users": 100})
+    assert all("already reached at 500" in line for line in tables.curve_projection(curve, reached)[1:])
+    assert tables.curve_projection(curve, tmp_path / "missing.json") == []
