@@ -200,7 +200,9 @@ def curve_projection(path: Path, reference_path: Path) -> list[str]:
         elif slope <= 0:
             lines.append(f"- {trend}; target {target:.3f}: the curve does not rise, no projection")
         else:
-            lines.append(f"- {trend}; target {target:.3f} projected at {math.exp((target - intercept) / slope):,.0f} samples")
+            lines.append(
+                f"- {trend}; target {target:.3f} projected at {math.exp((target - intercept) / slope):,.0f} samples"
+            )
     return lines
 
 
