@@ -70,8 +70,19 @@ def load_sentence_transformer(name_or_path: str | None = None, revision: str | N
     return SentenceTransformer(resolve_sentence_encoder(name_or_path), device="cpu", revision=revision)
 
 
+def sentence_transformer_modules():
+    """sentence-transformers' module classes (Transformer, Pooling, Dense, Normalize): version 6 moved them and
+    deprecated the old path, which versions 3-5 alone have."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:
+        from sentence_transformers import models as modules
+    return modules
+
+
 def _module_spec(module) -> dict:
-    from sentence_transformers.models import Dense, Normalize, Pooling
+    modules = sentence_transformer_modules()
+    Dense, Normalize, Pooling = modules.Dense, modules.Normalize, modules.Pooling
 
     if isinstance(module, Pooling):
         return {"type": "Pooling", "config": module.get_config_dict()}
@@ -90,7 +101,8 @@ def _module_spec(module) -> dict:
 
 
 def _build_module(spec: dict) -> nn.Module:
-    from sentence_transformers.models import Dense, Normalize, Pooling
+    modules = sentence_transformer_modules()
+    Dense, Normalize, Pooling = modules.Dense, modules.Normalize, modules.Pooling
 
     config = dict(spec["config"])
     if spec["type"] == "Pooling":

