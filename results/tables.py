@@ -169,6 +169,8 @@ def curve_chart(path: Path) -> list[str]:
 # SASRec scored on the learning curve's validation users (examples/evaluate.py --split validation --max_users 100,
 # the same seeded draw as LearningCurveCallback's): the target a curve is projected to.
 CURVE_REFERENCE = "retrained/sasrec-validation"
+# Past a million samples (over 20 passes over Beauty's training users) a near-flat trend says nothing more precise.
+PROJECTION_LIMIT = 1_000_000
 
 
 def log_linear_fit(samples: list[float], values: list[float]) -> tuple[float, float]:
@@ -200,9 +202,9 @@ def curve_projection(path: Path, reference_path: Path) -> list[str]:
         elif slope <= 0:
             lines.append(f"- {trend}; target {target:.3f}: the curve does not rise, no projection")
         else:
-            lines.append(
-                f"- {trend}; target {target:.3f} projected at {math.exp((target - intercept) / slope):,.0f} samples"
-            )
+            projected = math.exp(min((target - intercept) / slope, math.log(PROJECTION_LIMIT) + 1))
+            where = f"at {projected:,.0f}" if projected <= PROJECTION_LIMIT else f"beyond {PROJECTION_LIMIT:,}"
+            lines.append(f"- {trend}; target {target:.3f} projected {where} samples")
     return lines
 
 

@@ -43,6 +43,9 @@ def test_curve_projection_extrapolates_to_the_reference_and_says_when_it_cannot(
     overall, warm = tables.curve_projection(curve, reference)[1:]
     assert f"projected at {200 * math.exp(2):,.0f} samples" in overall
     assert "does not rise" in warm and "0.450" in warm
+    slow = [dict(point, **{"hit@1": 0.3 + 0.001 * math.log(point["samples"] or 1)}) for point in points]
+    barely_rising = write(tmp_path / "curve-slow.json", {"points": slow})
+    assert "projected beyond 1,000,000 samples" in tables.curve_projection(barely_rising, reference)[1]
     reached = write(tmp_path / "low.json", {"hit@1": 0.2, "hit@1_warm": 0.3, "num_users": 100})
     assert all("already reached at 500" in line for line in tables.curve_projection(curve, reached)[1:])
     assert tables.curve_projection(curve, tmp_path / "missing.json") == []
