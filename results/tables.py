@@ -32,7 +32,9 @@ TRAINED = ("tallrec", "mlp_llm", "allmrec")
 
 def variant_rows(folder: Path) -> list[tuple[str, str, str]]:
     rows = []
-    for path in sorted(folder.glob(f"{VARIANT_PREFIX}*.json"), key=lambda path: path.stem.removesuffix("-swap")):
+    for path in sorted(
+        folder.glob(f"{VARIANT_PREFIX}*.json"), key=lambda path: (path.stem.removesuffix("-swap"), path.stem)
+    ):
         variant = path.stem.removeprefix(VARIANT_PREFIX)
         if path.stem.endswith(("-training", "-200users", "-200users-swap")):
             continue
