@@ -82,13 +82,11 @@ def sentence_transformer_modules():
 
 def _module_spec(module) -> dict:
     modules = sentence_transformer_modules()
-    Dense, Normalize, Pooling = modules.Dense, modules.Normalize, modules.Pooling
-
-    if isinstance(module, Pooling):
+    if isinstance(module, modules.Pooling):
         return {"type": "Pooling", "config": module.get_config_dict()}
-    if isinstance(module, Normalize):
+    if isinstance(module, modules.Normalize):
         return {"type": "Normalize", "config": {}}
-    if isinstance(module, Dense):
+    if isinstance(module, modules.Dense):
         config = module.get_config_dict()
         activation = config.get("activation_function")
         if activation not in _DENSE_ACTIVATIONS:
@@ -102,16 +100,14 @@ def _module_spec(module) -> dict:
 
 def _build_module(spec: dict) -> nn.Module:
     modules = sentence_transformer_modules()
-    Dense, Normalize, Pooling = modules.Dense, modules.Normalize, modules.Pooling
-
     config = dict(spec["config"])
     if spec["type"] == "Pooling":
-        return Pooling(**config)
+        return modules.Pooling(**config)
     if spec["type"] == "Normalize":
-        return Normalize()
+        return modules.Normalize()
     if spec["type"] == "Dense":
         activation = _DENSE_ACTIVATIONS[config.pop("activation_function")]()
-        return Dense(activation_function=activation, **config)
+        return modules.Dense(activation_function=activation, **config)
     raise ValueError(f"unknown sentence encoder module type {spec['type']!r}")
 
 

@@ -177,7 +177,8 @@ PROJECTION_LIMIT = 1_000_000
 
 def log_linear_fit(samples: list[float], values: list[float]) -> tuple[float, float]:
     """Least squares of ``value = intercept + slope * ln(samples)``: learning curves of this kind rise about
-    linearly in the log of the data seen, so this is the trend the README projects with."""
+    linearly in the log of the data seen, so this is the trend the README projects with. By hand, not np.polyfit:
+    a flat curve must keep a slope of exactly 0 (polyfit leaves a rounding-error slope that reads as rising)."""
     logs = [math.log(count) for count in samples]
     mean_log, mean_value = sum(logs) / len(logs), sum(values) / len(values)
     spread = sum((log - mean_log) ** 2 for log in logs)
@@ -204,8 +205,12 @@ def curve_projection(path: Path, reference_path: Path) -> list[str]:
         elif slope <= 0:
             lines.append(f"- {trend}; target {target:.3f}: the curve does not rise, no projection")
         else:
-            projected = math.exp(min((target - intercept) / slope, math.log(PROJECTION_LIMIT) + 1))
-            where = f"at {projected:,.0f}" if projected <= PROJECTION_LIMIT else f"beyond {PROJECTION_LIMIT:,}"
+            log_samples = (target - intercept) / slope
+            where = (
+                f"at {math.exp(log_samples):,.0f}"
+                if log_samples <= math.log(PROJECTION_LIMIT)
+                else f"beyond {PROJECTION_LIMIT:,}"
+            )
             lines.append(f"- {trend}; target {target:.3f} projected {where} samples")
     return lines
 
