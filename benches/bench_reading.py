@@ -24,6 +24,7 @@ OPTIONS = {
     "user_token_placement": str,
     "item_token_placement": str,
     "item_token_init_text": str,
+    "item_token_conditioning": str,
 }
 SWITCHES = ("normalize_soft_tokens", "standardize_soft_token_inputs")
 

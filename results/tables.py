@@ -28,6 +28,20 @@ ROWS = (
 # of fewer test users and -training.json files are training logs.
 VARIANT_PREFIX = "allmrec-"
 TRAINED = ("tallrec", "mlp_llm", "allmrec")
+# Baselines trained on a larger budget than the first rows' 200 samples (run_real_llm.sh with TRAIN_USERS=N, the
+# budget of a variant): <method>-<N>samples.json.
+BASELINE_LABELS = {"tallrec": "TALLRec (LoRA)", "mlp_llm": "MLP-LLM"}
+
+
+def budget_rows(folder: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for method, label in BASELINE_LABELS.items():
+        budgets = sorted(
+            int(path.stem.removeprefix(f"{method}-").removesuffix("samples"))
+            for path in folder.glob(f"{method}-*samples.json")
+        )
+        rows += [(f"{method}-{budget}samples", f"{label}, {budget} samples", "") for budget in budgets]
+    return rows
 
 
 def variant_rows(folder: Path) -> list[tuple[str, str, str]]:
@@ -59,7 +73,7 @@ def scoring_table(folder: Path) -> list[str]:
         "| model | Hit@1 (± s.e.) | Hit@1 cold | Hit@1 warm | NDCG@10 | score normalisation | users | s/user |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row, label, prefix in ROWS + tuple(variant_rows(folder)):
+    for row, label, prefix in ROWS + tuple(budget_rows(folder)) + tuple(variant_rows(folder)):
         path = folder / f"{row}.json"
         if not path.exists():
             continue
@@ -89,7 +103,12 @@ def training_table(folder: Path) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     methods = [path.name.removesuffix("-training.json") for path in folder.glob("*-training.json")]
-    for method in sorted(methods, key=lambda name: (TRAINED.index(name) if name in TRAINED else len(TRAINED), name)):
+
+    def order(name: str) -> tuple[int, str]:  # tallrec-500samples sorts with tallrec
+        method = name.split("-")[0]
+        return TRAINED.index(method) if method in TRAINED else len(TRAINED), name
+
+    for method in sorted(methods, key=order):
         results = json.loads((folder / f"{method}-training.json").read_text())
         if "train_users" not in results:  # LLM-Only trains nothing: its file only records the (empty) run
             continue
@@ -237,7 +256,8 @@ def main() -> None:
         variants = [row for row, _, _ in variant_rows(folder) if not row.endswith("-swap")]
         for row in ["allmrec", *variants]:
             # retrained/: SASRec and stage 1 trained again by a later commit, the ones newer variants are built on.
-            for baseline in ("llm_only", "sasrec", "retrained/sasrec", "retrained/stage1"):
+            budgets = [budget for budget, _, _ in budget_rows(folder)]
+            for baseline in ("llm_only", "tallrec", *budgets, "sasrec", "retrained/sasrec", "retrained/stage1"):
                 if (folder / f"{row}.json").exists() and (folder / f"{baseline}.json").exists():
                     print(paired_difference(folder, row, baseline) + "\n")
             if (folder / f"{row}-swap.json").exists():

@@ -49,3 +49,13 @@ def test_curve_projection_extrapolates_to_the_reference_and_says_when_it_cannot(
     reached = write(tmp_path / "low.json", {"hit@1": 0.2, "hit@1_warm": 0.3, "num_users": 100})
     assert all("already reached at 500" in line for line in tables.curve_projection(curve, reached)[1:])
     assert tables.curve_projection(curve, tmp_path / "missing.json") == []
+
+
+def test_budget_rows_are_found_by_method_and_ordered_by_samples(tables, tmp_path):
+    for name in ("tallrec-1000samples", "tallrec-500samples", "mlp_llm-500samples", "tallrec-500samples-training"):
+        write(tmp_path / f"{name}.json", {})
+    assert tables.budget_rows(tmp_path) == [
+        ("tallrec-500samples", "TALLRec (LoRA), 500 samples", ""),
+        ("tallrec-1000samples", "TALLRec (LoRA), 1000 samples", ""),
+        ("mlp_llm-500samples", "MLP-LLM, 500 samples", ""),
+    ]

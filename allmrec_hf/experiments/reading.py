@@ -133,6 +133,18 @@ def reading_metrics(model, tokenizer, task: ReadingTask, batch_size: int = 4) ->
     return {"hit@1": plain["hit@1"], "ndcg@10": plain["ndcg@10"], "swapped_hit@1": permuted["hit@1"]}
 
 
+def fit_task_statistics(model, task: ReadingTask) -> None:
+    """`ALLMRecForRecommendation.fit_input_statistics` for the task's vectors: ``F_U`` standardised over the users,
+    ``F_I`` over every item (beside a seeded user each when item tokens are user-conditioned, as there)."""
+    model.user_projector.fit_input_statistics(task.user_vectors)
+    items = task.item_vectors[1:]
+    paired_users = None
+    if model.config.item_token_conditioning == "user":
+        pairing = torch.randint(len(task.user_vectors), (len(items),), generator=torch.Generator().manual_seed(0))
+        paired_users = task.user_vectors[pairing]
+    model.item_projector.fit_input_statistics(model.item_token_inputs(items, paired_users, "text"))
+
+
 def run_reading_test(
     model,
     tokenizer,
@@ -147,8 +159,7 @@ def run_reading_test(
     evaluate at each number of ``samples`` seen (0: untrained); returns the curve's points, each also passed to
     ``report`` as it is measured."""
     if model.config.standardize_soft_token_inputs:
-        model.item_projector.fit_input_statistics(task.item_vectors[1:])
-        model.user_projector.fit_input_statistics(task.user_vectors)
+        fit_task_statistics(model, task)
     batcher = RecommendationBatcher.for_model(
         model,
         tokenizer,
