@@ -12,7 +12,7 @@
 #   prepare    data, SASRec, stage 1 (MiniLM frozen, 20 epochs) and their rows
 #   allmrec    A-LLMRec trained, scored (and, on Scientific, scored again with the SBERT item embeddings)
 #   llm_only   LLM-Only (trains nothing) scored
-#   baselines  TALLRec (LoRA) and MLP-LLM trained and scored (Scientific only)
+#   baselines  TALLRec (LoRA) and MLP-LLM trained and scored (or only those named in $BASELINES)
 #   generate   A-LLMRec's greedy generation (Scientific only)
 #
 # Settings (README): titles capped at $MAX_TITLE_TOKENS SmolLM2 tokens; stage 2 trains one epoch on a seeded sample
@@ -29,6 +29,7 @@ MAX_TITLE_TOKENS=${MAX_TITLE_TOKENS:-12}
 DATASETS=${DATASETS:-scientific beauty}
 LLM=${LLM:-smollm2-135m-instruct}
 LEARNING_RATE=${LEARNING_RATE:-1e-3}
+BASELINES=${BASELINES:-tallrec mlp_llm}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 prepare() {  # dataset config -> prepared data, SASRec, stage 1 (MiniLM frozen, 20 epochs)
@@ -51,15 +52,15 @@ evaluate() {  # name model output [evaluate.py flags...]
         --max_validation_users "$VALIDATION_USERS" --batch_size 1 --per_user true --output_file "results/$name/$row.json" "$@"
 }
 
-train() {  # name method
-    local name=$1 method=$2
-    [ -f "$RUNS/$name/$method/config.json" ] && return
+train() {  # name method [row: run folder and training JSON name, the method by default]
+    local name=$1 method=$2 row=${3:-$2}
+    [ -f "$RUNS/$name/$row/config.json" ] && return
     python examples/train_stage2.py --data_dir "$RUNS/$name/data" --stage1_model "$RUNS/$name/stage1" --llm "$LLM" \
         --method "$method" --max_title_tokens "$MAX_TITLE_TOKENS" --max_train_users "$TRAIN_USERS" --num_train_epochs 1 \
         --per_device_train_batch_size 1 --gradient_accumulation_steps 4 --learning_rate "$LEARNING_RATE" \
-        --logging_steps 10 --save_strategy no --evaluation_decoding none --output_dir "$RUNS/$name/$method"
+        --logging_steps 10 --save_strategy no --evaluation_decoding none --output_dir "$RUNS/$name/$row"
     mkdir -p "results/$name"
-    cp "$RUNS/$name/$method/eval_results.json" "results/$name/$method-training.json"
+    cp "$RUNS/$name/$row/eval_results.json" "results/$name/$row-training.json"
 }
 
 CONFIGS="scientific:hub_configs/scientific_2018.json:128 beauty:hub_configs/beauty_2014.json:64"
@@ -81,12 +82,14 @@ step() {  # step name config text_length
             train "$name" llm_only
             evaluate "$name" "$RUNS/$name/llm_only" llm_only --decoding score ;;
         baselines)
-            if [ "$name" = scientific ]; then
-                for method in tallrec mlp_llm; do
-                    train "$name" "$method"
-                    evaluate "$name" "$RUNS/$name/$method" "$method" --decoding score
-                done
-            fi ;;
+            # The README's first rows trained on 200 samples; a larger $TRAIN_USERS (the budget of a
+            # run_learning_curve.sh variant) gets its own run folder and row, <method>-<N>samples.
+            for method in $BASELINES; do
+                local row=$method
+                [ "$TRAIN_USERS" = 200 ] || row=$method-${TRAIN_USERS}samples
+                train "$name" "$method" "$row"
+                evaluate "$name" "$RUNS/$name/$row" "$row" --decoding score
+            done ;;
         generate)
             if [ "$name" = scientific ]; then
                 evaluate "$name" "$RUNS/$name/allmrec" allmrec_generate --decoding generate --keep_predictions true
