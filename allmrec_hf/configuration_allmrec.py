@@ -13,7 +13,7 @@ from .prompts import PROMPT_DOMAINS, SoftTokenLayout
 ITEM_EMBEDDINGS = ("joint", "text", "cf", "random", "none")
 LLM_DTYPES = ("auto", "float32", "float16", "bfloat16")
 DISTILLATION_TEACHERS = ("joint", "text")  # the stage-1 scorers the LLM can be distilled from
-ITEM_TOKEN_CONDITIONING = ("none", "user")
+ITEM_TOKEN_CONDITIONING = ("none", "user", "user+text")
 QUANTIZATIONS = (None, "8bit", "4bit")
 SCORE_NORMALIZATIONS = ("sum", "mean")
 
@@ -146,7 +146,8 @@ class ALLMRecConfig(LLMPromptConfig):
             item alone) or ``user`` (beyond the paper): ``F_I`` also reads ``x_u ⊙ f_I^dec(e_i)``, the per-dimension
             products whose sum is stage 1's recommendation logit (eq. 5), so each item token can say how well the
             item fits this user, a signal a small frozen LLM reads like a word beside the title, instead of having
-            to compute the user-item match in its own attention.
+            to compute the user-item match in its own attention. ``user+text`` adds ``x_u ⊙ f_I^dec(q_i)``, the
+            text path's products, which rank cold items better where the joint ``e_i`` is weak on them (Beauty).
         user_token_placement (`str`, *optional*, defaults to `"first"`): ``first`` (the paper) or ``after_text``
             (a sentence's words before it; see `allmrec_hf.prompts.SoftTokenLayout`).
         item_token_placement (`str`, *optional*, defaults to `"after_title"`): ``after_title`` (the paper) or

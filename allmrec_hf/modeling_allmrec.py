@@ -429,8 +429,9 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         token_size = llm.get_input_embeddings().embedding_dim
         cf_size = config.aligner_config.cf_config.hidden_size
         item_size = cf_size if config.item_embeddings == "cf" else config.aligner_config.latent_size
-        if config.item_token_conditioning == "user":
-            item_size += cf_size  # F_I also reads x_u ⊙ f_I^dec(e_i) (see `item_token_inputs`)
+        if config.item_token_conditioning != "none":
+            # F_I also reads x_u ⊙ f_I^dec(e_i), and with "user+text" x_u ⊙ f_I^dec(q_i) (see `item_token_inputs`)
+            item_size += cf_size * len(config.item_token_conditioning.split("+"))
         standardize = config.standardize_soft_token_inputs
         self.user_projector = ALLMRecProjector(cf_size, token_size, config.user_projector_activation, standardize)
         self.item_projector = ALLMRecProjector(item_size, token_size, config.item_projector_activation, standardize)
@@ -558,13 +559,15 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         users = self.cf_user_representations(windows, torch.tensor(rows["user_id"], dtype=torch.long, device=device))
         self.user_projector.fit_input_statistics(users)
         items = torch.arange(1, self.config.aligner_config.cf_config.num_items + 1, device=device)
-        paired_users = None
-        if self.config.item_token_conditioning == "user":  # every catalog item beside one of those users, seeded
-            pairing = torch.randint(len(users), (len(items),), generator=torch.Generator().manual_seed(0))
-            paired_users = users[pairing.to(device)]
-        self.item_projector.fit_input_statistics(
-            self.item_token_inputs(self.item_representations(items), paired_users)
-        )
+        self.item_projector.fit_input_statistics(self.item_token_inputs(items, self.paired_users(users, len(items))))
+
+    def paired_users(self, users: torch.Tensor, count: int) -> torch.Tensor | None:
+        """For statistics over the catalog: with user-conditioned item tokens, each of ``count`` items beside one of
+        ``users`` (a seeded draw); otherwise no user is needed."""
+        if self.config.item_token_conditioning == "none":
+            return None
+        pairing = torch.randint(len(users), (count,), generator=torch.Generator().manual_seed(0))
+        return users[pairing.to(users.device)]
 
     def place_like_llm(self) -> None:
         """Put the aligner and projectors (fp32) on the device of the LLM's input embeddings."""
@@ -666,19 +669,36 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
             return self.random_item_embeddings[item_ids]
         raise ValueError(f"no item representation for path {path!r}")
 
-    def item_token_inputs(self, items: torch.Tensor, users: torch.Tensor | None, path: str | None = None):
-        """What ``F_I`` reads for each item: its representation ``items`` (from ``path``, default
-        ``config.item_embeddings``) and, with ``item_token_conditioning="user"``, the products ``x_u ⊙
-        f_I^dec(e_i)`` with the user of its prompt (``users``, one row per item), whose sum is stage 1's logit."""
-        if self.config.item_token_conditioning == "none":
+    def item_token_inputs(
+        self,
+        item_ids: torch.LongTensor,
+        users: torch.Tensor | None,
+        path: str | None = None,
+        item_table: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """What ``F_I`` reads for each of ``item_ids``: its representation (from ``path``, default
+        ``config.item_embeddings``, or the rows of ``item_table``: another catalog's ``q_i``) and, with
+        ``item_token_conditioning="user"``, the products ``x_u ⊙ f_I^dec(e_i)`` with the user of its prompt
+        (``users``, one row per item), whose sum is stage 1's logit; with ``"user+text"`` also ``x_u ⊙
+        f_I^dec(q_i)``, whose sum is the text path's logit (better on cold items)."""
+        items = item_table[item_ids] if item_table is not None else self.item_representations(item_ids, path)
+        conditioning = self.config.item_token_conditioning
+        if conditioning == "none":
             return items
         if users is None:
-            raise ValueError("item_token_conditioning='user' needs the user (cf_input_ids or user_representations)")
-        path = path or self.config.item_embeddings
-        decoded = (
-            items if path == "cf" else self.aligner.item_decoder(items.to(self.aligner.item_decoder.weight.dtype))
-        )
-        return torch.cat([items.float(), (users * decoded).float()], -1)
+            raise ValueError(
+                f"item_token_conditioning={conditioning!r} needs the user (cf_input_ids or user_representations)"
+            )
+        path = "text" if item_table is not None else path or self.config.item_embeddings
+        inputs = [items.float(), users.float() * (items if path == "cf" else self.decode_items(items))]
+        if conditioning == "user+text":
+            texts = items if path == "text" else self.aligner.catalog_embeddings(item_ids, "text")
+            inputs.append(users.float() * self.decode_items(texts))
+        return torch.cat(inputs, -1)
+
+    def decode_items(self, latents: torch.Tensor) -> torch.Tensor:
+        """``f_I^dec`` of latent item embeddings, in fp32 (what the dot product with ``x_u`` reads)."""
+        return self.aligner.item_decoder(latents.to(self.aligner.item_decoder.weight.dtype)).float()
 
     def embed_prompt(
         self,
@@ -715,7 +735,7 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         any_placeholder = placeholders["user"] | placeholders["history"] | placeholders["candidate"]
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(any_placeholder, config.llm_pad_token_id))
         tokens = {}
-        conditioned = config.item_token_conditioning == "user"
+        conditioned = config.item_token_conditioning != "none"
         if placeholders["user"].any() or (conditioned and any_placeholder.any()):
             if user_representations is None and (cf_input_ids is not None or user_ids is not None):
                 user_representations = self.cf_user_representations(cf_input_ids, user_ids)
@@ -728,16 +748,10 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         for name, item_ids in (("history", history_item_ids), ("candidate", candidate_item_ids)):
             if placeholders[name].any():
                 present = item_ids != 0
-                real = item_ids[present]
-                items = (
-                    item_table[real]
-                    if item_table is not None
-                    else self.item_representations(real, item_embedding_path)
-                )
                 # Each item's user is its prompt's: the rows of the non-zero ids, in the same (row-major) order.
                 users = None if user_representations is None else user_representations[present.nonzero()[:, 0]]
-                path = "text" if item_table is not None else item_embedding_path  # another catalog's q_i are latents
-                tokens[name] = self.soft_tokens(self.item_projector, self.item_token_inputs(items, users, path))
+                inputs = self.item_token_inputs(item_ids[present], users, item_embedding_path, item_table)
+                tokens[name] = self.soft_tokens(self.item_projector, inputs)
         for name, projected in tokens.items():
             expected = int(placeholders[name].sum())
             if len(projected) != expected:

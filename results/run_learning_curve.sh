@@ -18,6 +18,8 @@
 #   text-teacher          distillation from stage 1's text-path scorer (q_i), which ranks cold items better
 #   user-conditioned-items  F_I also reads x_u ⊙ f_dec(e_i) (beyond the paper): each item token can carry how well the
 #                         item fits the user, which the LLM reads like a word, instead of matching tokens in attention
+#   text-conditioned-items  as user-conditioned-items, and F_I also reads x_u ⊙ f_dec(q_i), the text path's fit
+#                         (better on cold items where the joint e_i is weak on them, as on Beauty)
 #
 # Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
 # of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
@@ -50,6 +52,7 @@ for part in "${parts[@]}"; do
         popularity-negatives) flags+=(--negative_popularity_exponent 1) ;;
         text-teacher) flags+=(--distillation_teacher text) ;;
         user-conditioned-items) flags+=(--item_token_conditioning user) ;;
+        text-conditioned-items) flags+=(--item_token_conditioning user+text) ;;
         *) echo "unknown variant part $part in $variant" >&2; exit 2 ;;
     esac
 done

@@ -198,8 +198,7 @@ def test_user_conditioned_item_tokens_read_the_item_and_its_fit_with_the_prompts
             torch.testing.assert_close(placed, expected, rtol=1e-4, atol=1e-5)
         # The same item under two users: two tokens (the paper's item tokens are the same for every user).
         item = batch["candidate_item_ids"][0][:1]
-        representation = model.item_representations(item)
-        one, other = (model.item_token_inputs(representation, users[row][None]) for row in range(2))
+        one, other = (model.item_token_inputs(item, users[row][None]) for row in range(2))
         assert not torch.allclose(model.item_projector(one), model.item_projector(other))
     # The match half of F_I's inputs is standardised over (item, user) pairs and saved; the model reloads its size.
     assert not torch.equal(model.item_projector.input_std[latent:], torch.ones(cf))
@@ -211,10 +210,42 @@ def test_user_conditioned_item_tokens_read_the_item_and_its_fit_with_the_prompts
         opt_tester.scores(loaded, tokenizer, features), opt_tester.scores(model, tokenizer, features)
     )
     with pytest.raises(ValueError, match="needs the user"):
-        model.item_token_inputs(representation, None)
+        model.item_token_inputs(item, None)
     # The training diagnostics measure such tokens too (as the first user's prompt holds them).
     statistics = soft_token_statistics(model, torch.arange(1, 21), batch["cf_input_ids"], batch.get("user_ids"))
     assert {"item_token_rms", "item_token_cosine", "user_token_cosine"} <= statistics.keys()
+
+
+def test_user_and_text_conditioned_item_tokens_also_read_the_text_paths_fit(opt_tester, tmp_path):
+    dataset = opt_tester.dataset
+    model, tokenizer = opt_tester.build(
+        item_token_conditioning="user+text", standardize_soft_token_inputs=True, user_rows=dataset.splits["train"]
+    )
+    latent, cf = model.config.aligner_config.latent_size, model.config.aligner_config.cf_config.hidden_size
+    assert model.item_projector.layers[0].in_features == latent + 2 * cf
+    batch = opt_tester.batch(model, tokenizer, opt_tester.rows(count=2), with_answers=False)
+    embeds = model.embed_prompt(**{k: v for k, v in batch.items() if k not in ("attention_mask", "labels")})
+    with torch.no_grad():
+        users = model.cf_user_representations(batch["cf_input_ids"], batch.get("user_ids"))
+        for row in range(2):
+            candidates = batch["candidate_item_ids"][row]
+            items, texts = (model.aligner.catalog_embeddings(candidates, path) for path in ("joint", "text"))
+            # x_u ⊙ f_dec(e_i) and x_u ⊙ f_dec(q_i): their sums are stage 1's joint and text-path logits.
+            joint_fit, text_fit = (users[row] * model.aligner.item_decoder(latents) for latents in (items, texts))
+            torch.testing.assert_close(
+                text_fit.sum(-1), model.aligner.score_candidates(users[row][None], candidates[None], "text")[0]
+            )
+            expected = model.soft_tokens(model.item_projector, torch.cat([items, joint_fit, text_fit], -1))
+            placed = embeds[row][batch["input_ids"][row] == model.config.candidate_token_id]
+            torch.testing.assert_close(placed, expected, rtol=1e-4, atol=1e-5)
+    # Standardised over (item, user) pairs: the text half has statistics of its own.
+    assert not torch.equal(model.item_projector.input_std[latent + cf :], torch.ones(cf))
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    features = opt_tester.rows(count=2)
+    torch.testing.assert_close(
+        opt_tester.scores(loaded, tokenizer, features), opt_tester.scores(model, tokenizer, features)
+    )
 
 
 def test_item_tokens_cannot_start_at_words_without_tokens(opt_tester):

@@ -118,7 +118,8 @@ class RecommenderArguments:
     item_token_conditioning: str = field(
         default="none",
         metadata={
-            "help": "user: F_I also reads x_u ⊙ f_dec(e_i), how the item fits this user (beyond the paper: none).",
+            "help": "user: F_I also reads x_u ⊙ f_dec(e_i), how the item fits this user; user+text: and x_u ⊙ "
+            "f_dec(q_i), the text path's fit (beyond the paper: none).",
             "choices": list(ITEM_TOKEN_CONDITIONING),
         },
     )

@@ -135,14 +135,13 @@ def reading_metrics(model, tokenizer, task: ReadingTask, batch_size: int = 4) ->
 
 def fit_task_statistics(model, task: ReadingTask) -> None:
     """`ALLMRecForRecommendation.fit_input_statistics` for the task's vectors: ``F_U`` standardised over the users,
-    ``F_I`` over every item (beside a seeded user each when item tokens are user-conditioned, as there)."""
+    ``F_I`` over every item (beside a seeded user each when item tokens are user-conditioned)."""
     model.user_projector.fit_input_statistics(task.user_vectors)
-    items = task.item_vectors[1:]
-    paired_users = None
-    if model.config.item_token_conditioning == "user":
-        pairing = torch.randint(len(task.user_vectors), (len(items),), generator=torch.Generator().manual_seed(0))
-        paired_users = task.user_vectors[pairing]
-    model.item_projector.fit_input_statistics(model.item_token_inputs(items, paired_users, "text"))
+    items = torch.arange(1, len(task.item_vectors))
+    paired_users = model.paired_users(task.user_vectors, len(items))
+    model.item_projector.fit_input_statistics(
+        model.item_token_inputs(items, paired_users, item_table=task.item_vectors)
+    )
 
 
 def run_reading_test(

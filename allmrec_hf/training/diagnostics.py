@@ -49,7 +49,7 @@ def soft_token_statistics(model, item_ids: torch.LongTensor, cf_input_ids=None, 
     if model.config.item_tokens and (model.config.item_token_conditioning == "none" or cf_input_ids is not None):
         # User-conditioned item tokens are measured as the first user's prompt would hold them.
         users = None if user_representations is None else user_representations[:1].expand(len(item_ids), -1)
-        inputs = model.item_token_inputs(model.item_representations(item_ids), users)
+        inputs = model.item_token_inputs(item_ids, users)
         items = model.soft_tokens(model.item_projector, inputs)
         statistics["item_token_rms"] = round(root_mean_square(items), 4)
         statistics["item_token_cosine"] = round(mean_pairwise_cosine(items), 4)
