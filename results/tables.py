@@ -234,12 +234,14 @@ def curve_projection(path: Path, reference_path: Path) -> list[str]:
     return lines
 
 
-def paired_difference(folder: Path, row: str, baseline: str) -> str:
-    """Mean per-user Hit@1 difference of two rows over the users both scored, with its standard error (rows scored on
-    different ``--max_users`` draws share only some users: the count says how many)."""
+def paired_difference(folder: Path, row: str, baseline: str, users: set | None = None) -> str:
+    """Mean per-user Hit@1 difference of two rows over the users both scored (and in ``users``, if given), with its
+    standard error (rows scored on different ``--max_users`` draws share only some users: the count says how many)."""
     per_user = [json.loads((folder / f"{name}.json").read_text())["per_user"] for name in (row, baseline)]
     hits = [dict(zip(record["user_id"], record["hit@1"])) for record in per_user]
-    differences = [hits[0][user] - hits[1][user] for user in hits[0] if user in hits[1]]
+    differences = [
+        hits[0][user] - hits[1][user] for user in hits[0] if user in hits[1] and (users is None or user in users)
+    ]
     if len(differences) < 2:
         return f"{row} - {baseline}: fewer than two users in common, no paired difference"
     mean = sum(differences) / len(differences)
