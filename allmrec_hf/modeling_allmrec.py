@@ -557,17 +557,21 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
         rows = user_rows.select(range(min(max_users, len(user_rows))))
         windows = pad(rows["history"], 0, "left", self.cf_window).to(device)
         users = self.cf_user_representations(windows, torch.tensor(rows["user_id"], dtype=torch.long, device=device))
-        self.user_projector.fit_input_statistics(users)
-        items = torch.arange(1, self.config.aligner_config.cf_config.num_items + 1, device=device)
-        self.item_projector.fit_input_statistics(self.item_token_inputs(items, self.paired_users(users, len(items))))
+        self.fit_statistics_of(users)
 
-    def paired_users(self, users: torch.Tensor, count: int) -> torch.Tensor | None:
-        """For statistics over the catalog: with user-conditioned item tokens, each of ``count`` items beside one of
-        ``users`` (a seeded draw); otherwise no user is needed."""
-        if self.config.item_token_conditioning == "none":
-            return None
-        pairing = torch.randint(len(users), (count,), generator=torch.Generator().manual_seed(0))
-        return users[pairing.to(users.device)]
+    @torch.no_grad()
+    def fit_statistics_of(self, users: torch.Tensor, item_table: torch.Tensor | None = None) -> None:
+        """`fit_input_statistics` from ``x_u`` given directly (and, given ``item_table``, its rows as the items'
+        representations, as `embed_prompt` reads them): ``F_U`` over ``users``; ``F_I`` over every catalog item,
+        each beside one of ``users`` (a seeded draw) when item tokens are user-conditioned."""
+        self.user_projector.fit_input_statistics(users)
+        count = len(item_table) - 1 if item_table is not None else self.config.aligner_config.cf_config.num_items
+        items = torch.arange(1, count + 1, device=users.device)
+        paired = None
+        if self.config.item_token_conditioning != "none":
+            pairing = torch.randint(len(users), (count,), generator=torch.Generator().manual_seed(0))
+            paired = users[pairing.to(users.device)]
+        self.item_projector.fit_input_statistics(self.item_token_inputs(items, paired, item_table=item_table))
 
     def place_like_llm(self) -> None:
         """Put the aligner and projectors (fp32) on the device of the LLM's input embeddings."""

@@ -256,12 +256,12 @@ def main() -> None:
         print("\n".join(scoring_table(folder)) + "\n")
         print("\n".join(training_table(folder)) + "\n")
         variants = [row for row, _, _ in variant_rows(folder) if not row.endswith("-swap")]
+        # retrained/: SASRec and stage 1 trained again by a later commit, the ones newer variants are built on
+        # (-rerun: trained again on another machine, where the same recipe gives other weights).
+        retrained = [f"retrained/{model}{run}" for run in ("", "-rerun") for model in ("sasrec", "stage1")]
+        baselines = ("llm_only", "tallrec", *(budget for budget, _, _ in budget_rows(folder)), "sasrec", *retrained)
         for row in ["allmrec", *variants]:
-            # retrained/: SASRec and stage 1 trained again by a later commit, the ones newer variants are built on
-            # (-rerun: trained again on another machine, where the same recipe gives other weights).
-            budgets = [budget for budget, _, _ in budget_rows(folder)]
-            retrained = [f"retrained/{model}{run}" for run in ("", "-rerun") for model in ("sasrec", "stage1")]
-            for baseline in ("llm_only", "tallrec", *budgets, "sasrec", *retrained):
+            for baseline in baselines:
                 if (folder / f"{row}.json").exists() and (folder / f"{baseline}.json").exists():
                     print(paired_difference(folder, row, baseline) + "\n")
             if (folder / f"{row}-swap.json").exists():

@@ -133,17 +133,6 @@ def reading_metrics(model, tokenizer, task: ReadingTask, batch_size: int = 4) ->
     return {"hit@1": plain["hit@1"], "ndcg@10": plain["ndcg@10"], "swapped_hit@1": permuted["hit@1"]}
 
 
-def fit_task_statistics(model, task: ReadingTask) -> None:
-    """`ALLMRecForRecommendation.fit_input_statistics` for the task's vectors: ``F_U`` standardised over the users,
-    ``F_I`` over every item (beside a seeded user each when item tokens are user-conditioned)."""
-    model.user_projector.fit_input_statistics(task.user_vectors)
-    items = torch.arange(1, len(task.item_vectors))
-    paired_users = model.paired_users(task.user_vectors, len(items))
-    model.item_projector.fit_input_statistics(
-        model.item_token_inputs(items, paired_users, item_table=task.item_vectors)
-    )
-
-
 def run_reading_test(
     model,
     tokenizer,
@@ -158,7 +147,7 @@ def run_reading_test(
     evaluate at each number of ``samples`` seen (0: untrained); returns the curve's points, each also passed to
     ``report`` as it is measured."""
     if model.config.standardize_soft_token_inputs:
-        fit_task_statistics(model, task)
+        model.fit_statistics_of(task.user_vectors, task.item_vectors)
     batcher = RecommendationBatcher.for_model(
         model,
         tokenizer,
