@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .collators import RecommendationBatcher
-from .evaluation import per_user_record, popularity_breakdown, protocol_metrics
+from .evaluation import per_user_record, popularity_breakdown, protocol_metrics, target_groups
 from .prompts import exact_hit, lenient_hit, named_candidates
 
 
@@ -208,7 +208,8 @@ def evaluate_generation(
     results.update(popularity_breakdown(exact, targets, dataset.popularity))
     results.update(popularity_breakdown(lenient, targets, dataset.popularity, name="hit@1_lenient"))
     if per_user:
-        results["per_user"] = per_user_record(rows["user_id"], {"hit@1": exact, "hit@1_lenient": lenient})
+        metrics = {"hit@1": exact, "hit@1_lenient": lenient}
+        results["per_user"] = per_user_record(rows["user_id"], metrics, target_groups(targets, dataset.popularity))
     if keep_predictions:
         results["predictions"] = predictions
     return results

@@ -61,6 +61,11 @@ def ranking_metrics(scores, target_index, cutoffs=DEFAULT_CUTOFFS) -> dict[str, 
     return {name: float(values.mean()) for name, values in per_user_metrics(scores, target_index, cutoffs).items()}
 
 
+def target_groups(targets, popularity) -> np.ndarray:
+    """The popularity group ("cold" or "warm") of each user's target item."""
+    return np.asarray(popularity, dtype=object)[_numpy(targets)]
+
+
 def popularity_breakdown(values, targets, popularity, name: str = "hit@1", prefix: str = "") -> dict:
     """Mean of a per-user metric over users whose target is cold and over users whose target is warm, with the
     number of users behind each figure (NaN when a group is empty)."""
@@ -79,22 +84,28 @@ def protocol_metrics(
 ) -> dict:
     """Every metric of the protocol for one split: Hit@k, NDCG@k and, given item ``popularity`` groups (indexed by
     item id), Hit@1 on cold and on warm targets, with the number of users behind each figure. Given ``user_ids``,
-    ``per_user`` also holds each user's Hit@1 and NDCG@10 (for paired comparisons of models on the same users)."""
+    ``per_user`` also holds each user's Hit@1 and NDCG@10 (for paired comparisons of models on the same users) and,
+    given ``popularity``, the group of each user's target (for paired comparisons on cold or warm targets alone)."""
     per_user = per_user_metrics(scores, target_positions(candidates, targets), cutoffs)
     results = {f"{prefix}{name}": float(values.mean()) for name, values in per_user.items()}
     results[f"{prefix}num_users"] = int(len(_numpy(targets)))
     if popularity is not None:
         results.update(popularity_breakdown(per_user["hit@1"], targets, popularity, prefix=prefix))
     if user_ids is not None:
-        results[f"{prefix}per_user"] = per_user_record(user_ids, {name: per_user[name] for name in PER_USER_METRICS})
+        groups = None if popularity is None else target_groups(targets, popularity)
+        metrics = {name: per_user[name] for name in PER_USER_METRICS}
+        results[f"{prefix}per_user"] = per_user_record(user_ids, metrics, groups)
     return results
 
 
 PER_USER_METRICS = ("hit@1", "ndcg@10")
 
 
-def per_user_record(user_ids, metrics: dict) -> dict:
-    """``{"user_id": [...], <metric>: [...]}`` as JSON-ready lists, rounded (one figure per user)."""
+def per_user_record(user_ids, metrics: dict, target_groups=None) -> dict:
+    """``{"user_id": [...], <metric>: [...], "target_group": [...]}`` as JSON-ready lists, rounded (one figure per
+    user); ``target_group`` only when the groups are given."""
     record = {"user_id": [int(user) for user in _numpy(user_ids)]}
     record.update({name: [round(float(value), 6) for value in values] for name, values in metrics.items()})
+    if target_groups is not None:
+        record["target_group"] = [str(group) for group in target_groups]
     return record

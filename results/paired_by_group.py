@@ -1,5 +1,6 @@
 """Paired Hit@1 differences on cold and on warm targets: `tables.paired_difference` over the users whose test target
-is in each popularity group of the prepared dataset (which the row JSONs do not record, so it is read from the data).
+is in each popularity group of the prepared dataset, for rows scored before the per-user records held each user's
+target group (rows scored since then are paired by group in results/tables.py from their JSON alone).
 
     python results/paired_by_group.py runs/real-llm/beauty/data beauty allmrec-ranking+text-conditioned-items \
         sasrec retrained/sasrec retrained/sasrec-rerun

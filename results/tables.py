@@ -234,19 +234,33 @@ def curve_projection(path: Path, reference_path: Path) -> list[str]:
     return lines
 
 
-def paired_difference(folder: Path, row: str, baseline: str, users: set | None = None) -> str:
-    """Mean per-user Hit@1 difference of two rows over the users both scored (and in ``users``, if given), with its
-    standard error (rows scored on different ``--max_users`` draws share only some users: the count says how many)."""
+def paired_difference(
+    folder: Path, row: str, baseline: str, users: set | None = None, group: str | None = None
+) -> str:
+    """Mean per-user Hit@1 difference of two rows over the users both scored (and in ``users``, if given, or whose
+    target is in popularity ``group``, as either row records it), with its standard error (rows scored on different
+    ``--max_users`` draws share only some users: the count says how many)."""
     per_user = [json.loads((folder / f"{name}.json").read_text())["per_user"] for name in (row, baseline)]
     hits = [dict(zip(record["user_id"], record["hit@1"])) for record in per_user]
+    label = f"{row} - {baseline}" + (f", {group} targets" if group else "")
+    if group is not None:
+        recorded = [record for record in per_user if "target_group" in record]
+        if not recorded:
+            return f"{label}: neither row records its users' target groups (results/paired_by_group.py reads the data)"
+        users = {user for user, name in zip(recorded[0]["user_id"], recorded[0]["target_group"]) if name == group}
     differences = [
         hits[0][user] - hits[1][user] for user in hits[0] if user in hits[1] and (users is None or user in users)
     ]
     if len(differences) < 2:
-        return f"{row} - {baseline}: fewer than two users in common, no paired difference"
+        return f"{label}: fewer than two users in common, no paired difference"
     mean = sum(differences) / len(differences)
     variance = sum((value - mean) ** 2 for value in differences) / (len(differences) - 1)
-    return f"{row} - {baseline}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
+    return f"{label}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
+
+
+def records_groups(path: Path) -> bool:
+    """Whether a row's per-user record holds each user's target group (rows scored since it was recorded)."""
+    return "target_group" in json.loads(path.read_text()).get("per_user", {})
 
 
 def main() -> None:
@@ -257,13 +271,22 @@ def main() -> None:
         print("\n".join(training_table(folder)) + "\n")
         variants = [row for row, _, _ in variant_rows(folder) if not row.endswith("-swap")]
         # retrained/: SASRec and stage 1 trained again by a later commit, the ones newer variants are built on
-        # (-rerun: trained again on another machine, where the same recipe gives other weights).
-        retrained = [f"retrained/{model}{run}" for run in ("", "-rerun") for model in ("sasrec", "stage1")]
+        # (-rerun, -rerun2: trained again on another machine, where the same recipe gives other weights).
+        retrained = [
+            f"retrained/{path.stem}"
+            for path in sorted((folder / "retrained").glob("*.json"))
+            if path.stem.startswith(("sasrec", "stage1"))
+            and "validation" not in path.stem
+            and "fusion" not in path.stem
+        ]
         baselines = ("llm_only", "tallrec", *(budget for budget, _, _ in budget_rows(folder)), "sasrec", *retrained)
         for row in ["allmrec", *variants]:
             for baseline in baselines:
                 if (folder / f"{row}.json").exists() and (folder / f"{baseline}.json").exists():
                     print(paired_difference(folder, row, baseline) + "\n")
+                    if records_groups(folder / f"{row}.json"):
+                        for group in ("cold", "warm"):
+                            print(paired_difference(folder, row, baseline, group=group) + "\n")
             if (folder / f"{row}-swap.json").exists():
                 print(paired_difference(folder, row, f"{row}-swap") + "\n")
         for curve in sorted(folder.glob("curve-*.json")):

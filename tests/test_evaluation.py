@@ -52,3 +52,10 @@ def test_protocol_metrics_split_cold_and_warm_targets():
     assert results["hit@1_cold"] == 1.0 and results["num_cold_targets"] == 1
     assert results["hit@1_warm"] == 0.5 and results["num_warm_targets"] == 2
     assert results["num_users"] == 3
+    per_user = protocol_metrics(scores, candidates, targets, popularity, cutoffs=(1, 10), user_ids=[7, 8, 9])
+    assert per_user["per_user"] == {
+        "user_id": [7, 8, 9],
+        "hit@1": [1.0, 0.0, 1.0],
+        "ndcg@10": [1.0, pytest.approx(0.5), 1.0],
+        "target_group": ["cold", "warm", "warm"],
+    }

@@ -1,4 +1,5 @@
-"""results/tables.py's learning-curve projection: the README's projected sample counts come from it."""
+"""results/tables.py: the learning-curve projection (the README's projected sample counts come from it), budget rows
+and paired differences."""
 
 import importlib.util
 import json
@@ -59,3 +60,24 @@ def test_budget_rows_are_found_by_method_and_ordered_by_samples(tables, tmp_path
         ("tallrec-1000samples", "TALLRec (LoRA), 1000 samples", ""),
         ("mlp_llm-500samples", "MLP-LLM, 500 samples", ""),
     ]
+
+
+def test_paired_difference_on_one_target_group(tables, tmp_path):
+    """results/tables.py pairs two rows on the users whose target is cold (or warm), read from whichever row records
+    the groups; without a recorded group it says so instead of pairing every user."""
+    users = [1, 2, 3, 4, 5]
+    rows = {
+        "model": {
+            "user_id": users,
+            "hit@1": [1, 1, 0, 1, 0],
+            "target_group": ["cold", "cold", "cold", "warm", "warm"],
+        },
+        "baseline": {"user_id": users, "hit@1": [0, 1, 0, 0, 1]},
+    }
+    for name, record in rows.items():
+        write(tmp_path / f"{name}.json", {"per_user": record})
+    cold = tables.paired_difference(tmp_path, "model", "baseline", group="cold")
+    assert cold.startswith("model - baseline, cold targets, Hit@1 paired over 3 users: +0.3333 ± 0.3333")
+    warm = tables.paired_difference(tmp_path, "baseline", "model", group="warm")
+    assert "paired over 2 users: +0.0000 ± 1.0000" in warm
+    assert "neither row records" in tables.paired_difference(tmp_path, "baseline", "baseline", group="cold")
