@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -141,6 +142,20 @@ def provenance() -> dict:
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
     }
+
+
+def weights_fingerprint(module) -> str:
+    """A short SHA-256 of a module's weights (names, dtypes, shapes and bytes): which trained model a result came
+    from. The same recipe and seeds give other weights on another machine, so a row scored there names the SASRec it
+    was built on by this, not by its folder."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def lazy_exports(package: str, exports: dict[str, str]):

@@ -17,7 +17,7 @@ from allmrec_hf.data import PreparedDataset
 from allmrec_hf.decoding import DECODINGS, evaluate_recommender, path_inputs
 from allmrec_hf.training.cf import evaluate_backbone
 from allmrec_hf.training.stage1 import evaluate_aligner
-from allmrec_hf.utils import provenance, write_json_atomic
+from allmrec_hf.utils import provenance, weights_fingerprint, write_json_atomic
 
 
 # Models that answer by prompting an LLM (A-LLMRec, MLP-LLM, and the text-only LLM-Only and TALLRec).
@@ -65,6 +65,15 @@ class EvaluationArguments:
     )
 
 
+def cf_backbone_of(model, model_type: str):
+    """The frozen CF backbone a model ranks with: the model itself for a backbone, stage 1's for stage 1 and A-LLMRec,
+    none for the text-only baselines (whose rows therefore pair with any SASRec)."""
+    if model_type in LLM_RECOMMENDERS:
+        aligner = getattr(model, "aligner", None)
+        return None if aligner is None else aligner.cf_backbone
+    return model.cf_backbone if model_type == "allmrec_aligner" else model
+
+
 def main(argv=None):
     setup_logging()
     (args,) = parse_script_arguments((EvaluationArguments,), ("evaluate",), argv)
@@ -97,6 +106,9 @@ def main(argv=None):
             model, dataset, args.split, args.full_catalog, max_users=args.max_users, per_user=args.per_user
         )
     results.update({"model": args.model, "data_dir": args.data_dir, "split": args.split, "provenance": provenance()})
+    backbone = cf_backbone_of(model, model_type)
+    if backbone is not None:
+        results["cf_backbone_weights"] = weights_fingerprint(backbone)
     write_json_atomic(args.output_file, results)
     print({name: value for name, value in results.items() if name.startswith(("hit@", "ndcg@"))})
 

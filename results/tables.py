@@ -258,6 +258,20 @@ def paired_difference(
     return f"{label}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
 
 
+def built_on(folder: Path, row: str, references: list[str]) -> list[str]:
+    """The reference rows (SASRec, stage 1) scored with the same CF backbone weights as ``row`` (examples/evaluate.py
+    records their fingerprint): the SASRec a variant was built on, whichever machine trained it."""
+    fingerprint = json.loads((folder / f"{row}.json").read_text()).get("cf_backbone_weights")
+    if fingerprint is None:
+        return []
+    return [
+        name
+        for name in references
+        if (folder / f"{name}.json").exists()
+        and json.loads((folder / f"{name}.json").read_text()).get("cf_backbone_weights") == fingerprint
+    ]
+
+
 def records_groups(path: Path) -> bool:
     """Whether a row's per-user record holds each user's target group (rows scored since it was recorded)."""
     return "target_group" in json.loads(path.read_text()).get("per_user", {})
@@ -281,6 +295,9 @@ def main() -> None:
         ]
         baselines = ("llm_only", "tallrec", *(budget for budget, _, _ in budget_rows(folder)), "sasrec", *retrained)
         for row in ["allmrec", *variants]:
+            own = built_on(folder, row, ["sasrec", "stage1", *retrained]) if (folder / f"{row}.json").exists() else []
+            if own:
+                print(f"{row} is built on the CF backbone of: {', '.join(own)}\n")
             for baseline in baselines:
                 if (folder / f"{row}.json").exists() and (folder / f"{baseline}.json").exists():
                     print(paired_difference(folder, row, baseline) + "\n")

@@ -5,6 +5,7 @@ through library calls."""
 import ast
 import importlib.util
 import json
+import re
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from transformers import AutoModel
 
 from allmrec_hf import ALLMRecAlignerModel, ALLMRecForRecommendation, SASRecModel
 from allmrec_hf.data import PreparedDataset
+from allmrec_hf.utils import weights_fingerprint
 
 from .conftest import EXAMPLES, SAMPLE_DATA_ARGS
 
@@ -111,3 +113,13 @@ def test_the_example_scripts_run_the_method_end_to_end(
     reloaded = evaluated(stage2, data, tmp_path / "stage2.json", capsys, "--max_users", "12", "--batch_size", "12")
     for name in (*FIGURES, "score_normalization"):
         assert reloaded[name] == pytest.approx(stage2_results[name], nan_ok=True), name
+
+    # Every row names the CF backbone it ranks with, so a variant pairs with the SASRec it was built on.
+    fingerprint = cf_results["cf_backbone_weights"]
+    assert re.fullmatch("[0-9a-f]{16}", fingerprint)
+    assert evaluated_stage1["cf_backbone_weights"] == reloaded["cf_backbone_weights"] == fingerprint
+    backbone = AutoModel.from_pretrained(cf)
+    assert weights_fingerprint(backbone) == fingerprint
+    with torch.no_grad():
+        next(backbone.parameters())[0].add_(1e-3)
+    assert weights_fingerprint(backbone) != fingerprint

@@ -81,3 +81,15 @@ def test_paired_difference_on_one_target_group(tables, tmp_path):
     warm = tables.paired_difference(tmp_path, "baseline", "model", group="warm")
     assert "paired over 2 users: +0.0000 ± 1.0000" in warm
     assert "neither row records" in tables.paired_difference(tmp_path, "baseline", "baseline", group="cold")
+
+
+def test_a_variant_is_paired_with_the_references_scored_on_its_cf_backbone(tables, tmp_path):
+    (tmp_path / "retrained").mkdir()
+    write(tmp_path / "variant.json", {"cf_backbone_weights": "aaaa"})
+    write(tmp_path / "sasrec.json", {"cf_backbone_weights": "bbbb"})
+    write(tmp_path / "retrained" / "sasrec-rerun.json", {"cf_backbone_weights": "aaaa"})
+    write(tmp_path / "retrained" / "stage1-rerun.json", {"cf_backbone_weights": "aaaa"})
+    write(tmp_path / "older.json", {})  # scored before rows recorded it
+    references = ["sasrec", "retrained/sasrec-rerun", "retrained/stage1-rerun", "retrained/missing"]
+    assert tables.built_on(tmp_path, "variant", references) == ["retrained/sasrec-rerun", "retrained/stage1-rerun"]
+    assert tables.built_on(tmp_path, "older", references) == []
