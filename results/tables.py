@@ -205,6 +205,15 @@ def log_linear_fit(samples: list[float], values: list[float]) -> tuple[float, fl
     return mean_value - slope * mean_log, slope
 
 
+def curve_reference(folder: Path, curve: Path) -> Path:
+    """SASRec on the curve's validation users: the one with the CF backbone the variant's test row was scored with,
+    or `CURVE_REFERENCE` for rows scored before they recorded it."""
+    row = f"allmrec-{curve.stem.removeprefix('curve-')}"
+    references = [f"retrained/{path.stem}" for path in sorted((folder / "retrained").glob("sasrec-validation*.json"))]
+    own = built_on(folder, row, references) if (folder / f"{row}.json").exists() else []
+    return folder / f"{own[0] if own else CURVE_REFERENCE}.json"
+
+
 def curve_projection(path: Path, reference_path: Path) -> list[str]:
     """For overall and warm Hit@1: the learning curve's log-linear trend, and the training samples at which it would
     reach SASRec's Hit@1 on the same validation users (warm: SASRec's warm minus 0.05, issue 18's aim). A projection
@@ -309,7 +318,7 @@ def main() -> None:
         for curve in sorted(folder.glob("curve-*.json")):
             print("\n".join(curve_table(curve)) + "\n")
             print("\n".join(curve_chart(curve)) + "\n")
-            projection = curve_projection(curve, folder / f"{CURVE_REFERENCE}.json")
+            projection = curve_projection(curve, curve_reference(folder, curve))
             if projection:
                 print("\n".join(projection) + "\n")
         if (folder / "all-users").is_dir():
