@@ -206,11 +206,11 @@ def log_linear_fit(samples: list[float], values: list[float]) -> tuple[float, fl
 
 
 def curve_reference(folder: Path, curve: Path) -> Path:
-    """SASRec on the curve's validation users: the one with the CF backbone the variant's test row was scored with,
-    or `CURVE_REFERENCE` for rows scored before they recorded it."""
-    row = f"allmrec-{curve.stem.removeprefix('curve-')}"
+    """SASRec on the curve's validation users: the one with the CF backbone the curve (or else the variant's test
+    row) records, or `CURVE_REFERENCE` for runs from before they recorded it."""
+    row = folder / f"allmrec-{curve.stem.removeprefix('curve-')}.json"
     references = [f"retrained/{path.stem}" for path in sorted((folder / "retrained").glob("sasrec-validation*.json"))]
-    own = built_on(folder, row, references) if (folder / f"{row}.json").exists() else []
+    own = built_on(folder, curve, references) or built_on(folder, row, references)
     return folder / f"{own[0] if own else CURVE_REFERENCE}.json"
 
 
@@ -267,10 +267,11 @@ def paired_difference(
     return f"{label}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
 
 
-def built_on(folder: Path, row: str, references: list[str]) -> list[str]:
-    """The reference rows (SASRec, stage 1) scored with the same CF backbone weights as ``row`` (examples/evaluate.py
-    records their fingerprint): the SASRec a variant was built on, whichever machine trained it."""
-    fingerprint = json.loads((folder / f"{row}.json").read_text()).get("cf_backbone_weights")
+def built_on(folder: Path, recorded: Path, references: list[str]) -> list[str]:
+    """The reference rows (SASRec, stage 1) scored with the CF backbone weights that the JSON ``recorded`` (a row of
+    examples/evaluate.py or a learning curve) records by their fingerprint: the SASRec a variant was built on,
+    whichever machine trained it."""
+    fingerprint = json.loads(recorded.read_text()).get("cf_backbone_weights") if recorded.exists() else None
     if fingerprint is None:
         return []
     return [
@@ -304,7 +305,7 @@ def main() -> None:
         ]
         baselines = ("llm_only", "tallrec", *(budget for budget, _, _ in budget_rows(folder)), "sasrec", *retrained)
         for row in ["allmrec", *variants]:
-            own = built_on(folder, row, ["sasrec", "stage1", *retrained]) if (folder / f"{row}.json").exists() else []
+            own = built_on(folder, folder / f"{row}.json", ["sasrec", "stage1", *retrained])
             if own:
                 print(f"{row} is built on the CF backbone of: {', '.join(own)}\n")
             for baseline in baselines:

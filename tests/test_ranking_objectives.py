@@ -20,6 +20,7 @@ from allmrec_hf.training.diagnostics import (
     soft_token_statistics,
 )
 from allmrec_hf.training.stage2 import RecommenderTrainingArguments, build_recommender_trainer
+from allmrec_hf.utils import weights_fingerprint
 
 from .conftest import snapshot
 
@@ -294,6 +295,8 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one_and_continues_its_le
     curve_trainer(opt_tester, tmp_path / "straight", straight, tokenizer, 4, curve).train()
     points = json.loads(curve.read_text())["points"]
     assert [point["samples"] for point in points] == [0, 4, 8]
+    # the SASRec the curve is built on, by the fingerprint examples/evaluate.py records on every row
+    assert json.loads(curve.read_text())["cf_backbone_weights"] == weights_fingerprint(straight.aligner.cf_backbone)
     assert all({"hit@1", "swapped_hit@1", "item_token_rms", "text_token_rms"} <= point.keys() for point in points)
 
     interrupted, tokenizer = opt_tester.build(ranking_loss_weight=1.0)

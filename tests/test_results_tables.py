@@ -91,11 +91,16 @@ def test_a_variant_is_paired_with_the_references_scored_on_its_cf_backbone(table
     write(tmp_path / "retrained" / "stage1-rerun.json", {"cf_backbone_weights": "aaaa"})
     write(tmp_path / "older.json", {})  # scored before rows recorded it
     references = ["sasrec", "retrained/sasrec-rerun", "retrained/stage1-rerun", "retrained/missing"]
-    assert tables.built_on(tmp_path, "variant", references) == ["retrained/sasrec-rerun", "retrained/stage1-rerun"]
-    assert tables.built_on(tmp_path, "older", references) == []
+    assert tables.built_on(tmp_path, tmp_path / "variant.json", references) == [
+        "retrained/sasrec-rerun",
+        "retrained/stage1-rerun",
+    ]
+    assert tables.built_on(tmp_path, tmp_path / "older.json", references) == []
     write(tmp_path / "curve-variant.json", {"points": []})
     write(tmp_path / "allmrec-variant.json", {"cf_backbone_weights": "aaaa"})
     write(tmp_path / "retrained" / "sasrec-validation.json", {})
     write(tmp_path / "retrained" / "sasrec-validation-rerun.json", {"cf_backbone_weights": "aaaa"})
     assert tables.curve_reference(tmp_path, tmp_path / "curve-variant.json").name == "sasrec-validation-rerun.json"
     assert tables.curve_reference(tmp_path, tmp_path / "curve-older.json").name == "sasrec-validation.json"
+    write(tmp_path / "curve-recorded.json", {"points": [], "cf_backbone_weights": "aaaa"})  # no test row yet
+    assert tables.curve_reference(tmp_path, tmp_path / "curve-recorded.json").name == "sasrec-validation-rerun.json"

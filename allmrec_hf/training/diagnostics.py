@@ -20,7 +20,7 @@ from transformers import TrainerCallback
 from ..collators import pad
 from ..decoding import evaluate_scoring
 from ..modeling_allmrec import text_token_scale
-from ..utils import provenance, write_json_atomic
+from ..utils import provenance, weights_fingerprint, write_json_atomic
 
 
 logger = logging.getLogger("allmrec_hf.training")
@@ -97,6 +97,8 @@ class LearningCurveCallback(TrainerCallback):
         self.model, self.tokenizer, self.dataset = model, tokenizer, dataset
         self.samples = sorted(set(samples))
         self.users, self.output_file, self.settings = users, output_file, settings or {}
+        # Which SASRec the curve is built on: results/tables.py projects it to that SASRec's validation Hit@1.
+        self.cf_backbone_weights = weights_fingerprint(model.aligner.cf_backbone)
         catalog = dataset.num_items
         self.item_ids = torch.linspace(1, catalog, min(256, catalog)).long().unique()
         rows = dataset.splits["train"].select(range(min(256, len(dataset.splits["train"]))))
@@ -127,7 +129,12 @@ class LearningCurveCallback(TrainerCallback):
         state.log_history.append({CURVE_KEY: point, "step": state.global_step})
         logger.info("learning curve at %d samples: %s", seen, point)
         if self.output_file and state.is_world_process_zero:
-            curve = {"points": self.points(state), "settings": self.settings, "provenance": provenance()}
+            curve = {
+                "points": self.points(state),
+                "settings": self.settings,
+                "cf_backbone_weights": self.cf_backbone_weights,
+                "provenance": provenance(),
+            }
             write_json_atomic(self.output_file, curve)
 
     def due(self, args, state) -> bool:
