@@ -60,7 +60,6 @@ through `evaluate_backbone` on the same stored test candidates. Seeds seed every
 
 import itertools
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -74,19 +73,26 @@ from allmrec_hf import SASRecConfig, SASRecModel
 from allmrec_hf.backbones.convert_reference_sasrec import reference_to_sasrec_state_dict
 from allmrec_hf.commands.cf import BackboneArguments, run_backbone_training
 from allmrec_hf.commands.cli import parse_script_arguments
-from allmrec_hf.data import DataArguments, PreparedDataset, prepare_dataset
+from allmrec_hf.data import PreparedDataset
 from allmrec_hf.data.negatives import training_sequences
 from allmrec_hf.training.cf import CFTrainingArguments, evaluate_backbone
-from allmrec_hf.utils import provenance, read_json, write_json_atomic
+from allmrec_hf.utils import provenance, write_json_atomic
 
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, benchmark_arguments, parse_benchmark_arguments, print_result  # noqa: E402
+from common import (  # noqa: E402
+    CONFIG_OF_DATASET,
+    HUB_CONFIGS,
+    benchmark_arguments,
+    finished_runs,
+    parse_benchmark_arguments,
+    prepare_shared_dataset,
+    print_result,
+    spread,
+)
 from reference_sasrec import ReferenceLayoutSASRec, reference_initialization, train_epoch  # noqa: E402
 
 
-HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"
-CONFIG_OF_DATASET = {"amazon_beauty_2014": "beauty_2014.json", "amazon_scientific_2018": "scientific_2018.json"}
 METRICS = ("hit@1", "hit@1_cold", "hit@1_warm", "ndcg@10")
 # Issue 14's bar: a variant's mean may not fall more than one reference standard deviation below the reference mean.
 BAR_METRICS = ("hit@1", "hit@1_cold")
@@ -177,14 +183,6 @@ def train_reference(dataset_name: str, prepared_dir: str, seed: int, max_epochs)
     }
 
 
-def spread(values: list[float]) -> dict:
-    return {
-        "mean": round(statistics.fmean(values), 4),
-        "std": round(statistics.stdev(values), 4) if len(values) > 1 else None,
-        "seeds": len(values),
-    }
-
-
 def summarize(runs: dict, variants: list[str], seeds: list[int]) -> dict:
     """Per dataset and variant: mean and spread over the finished seeds, differences to ours and the reference."""
     summary = {}
@@ -211,27 +209,6 @@ def summarize(runs: dict, variants: list[str], seeds: list[int]) -> dict:
     return summary
 
 
-def finished_runs(paths: list[str], max_epochs) -> dict:
-    """The runs held by earlier outputs of this benchmark, as ``{dataset: {variant: {seed: run}}}``."""
-    runs = {}
-    for path in paths:
-        previous = read_json(path)
-        if previous.get("max_epochs") != max_epochs:
-            raise SystemExit(f"{path} holds runs of max_epochs={previous.get('max_epochs')}, not {max_epochs}")
-        for dataset_name, by_variant in previous["runs"].items():
-            for variant, by_seed in by_variant.items():
-                runs.setdefault(dataset_name, {}).setdefault(variant, {}).update(by_seed)
-    return runs
-
-
-def prepare(dataset_name: str, folder: Path) -> str:
-    """The dataset as the hub config prepares it (from ../shared/data), saved where run_backbone_training reads it."""
-    data = read_json(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name])["data"]
-    prepared = prepare_dataset(DataArguments(**{**data, "data_dir": str(SHARED_DATA / dataset_name)}))
-    prepared.save(folder / dataset_name)
-    return str(folder / dataset_name)
-
-
 def main():
     parser = benchmark_arguments(__doc__, None)
     parser.add_argument("--datasets", nargs="+", default=list(CONFIG_OF_DATASET), choices=list(CONFIG_OF_DATASET))
@@ -254,7 +231,7 @@ def main():
         "runs": {},
     }
     earlier = [*args.merge_json, *([args.output_json] if args.output_json and Path(args.output_json).exists() else [])]
-    result["runs"] = finished_runs(earlier, args.max_epochs)
+    result["runs"] = finished_runs(earlier, {"max_epochs": args.max_epochs})
 
     def record():
         result["summary"] = summarize(result["runs"], args.variants, args.seeds)
@@ -270,7 +247,7 @@ def main():
             if str(seed) in runs:
                 continue
             if dataset_name not in prepared:
-                prepared[dataset_name] = prepare(dataset_name, Path(folder))
+                prepared[dataset_name] = prepare_shared_dataset(dataset_name, Path(folder))
             flags = VARIANTS[variant]
             if flags is None:
                 runs[str(seed)] = train_reference(dataset_name, prepared[dataset_name], seed, args.max_epochs)

@@ -4,15 +4,20 @@ one JSON object alone on stdout."""
 import argparse
 import contextlib
 import json
+import statistics
 import sys
 from pathlib import Path
 
 import torch
 
-from allmrec_hf.utils import provenance
+from allmrec_hf.data import DataArguments, prepare_dataset
+from allmrec_hf.utils import provenance, read_json
 
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"
+# The shared datasets that benchmarks over seeds train on, with the hub config that prepares and trains each.
+CONFIG_OF_DATASET = {"amazon_beauty_2014": "beauty_2014.json", "amazon_scientific_2018": "scientific_2018.json"}
 
 
 def benchmark_arguments(description: str, dataset: str | None) -> argparse.ArgumentParser:
@@ -40,3 +45,35 @@ def print_result(main) -> None:
         result = main()
     result.setdefault("provenance", provenance())
     print(json.dumps(result, indent=2))
+
+
+def spread(values: list[float]) -> dict:
+    """Mean and sample standard deviation over seeds (None for one seed), and how many seeds they rest on."""
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "std": round(statistics.stdev(values), 4) if len(values) > 1 else None,
+        "seeds": len(values),
+    }
+
+
+def finished_runs(paths: list[str], settings: dict) -> dict:
+    """The runs held by earlier outputs of a seeded benchmark, as ``{dataset: {variant: {seed: run}}}``; each output
+    must have been made with the same ``settings`` (say, an epoch budget), or its runs would not compare."""
+    runs = {}
+    for path in paths:
+        previous = read_json(path)
+        for name, value in settings.items():
+            if previous.get(name) != value:
+                raise SystemExit(f"{path} holds runs of {name}={previous.get(name)}, not {value}")
+        for dataset_name, by_variant in previous["runs"].items():
+            for variant, by_seed in by_variant.items():
+                runs.setdefault(dataset_name, {}).setdefault(variant, {}).update(by_seed)
+    return runs
+
+
+def prepare_shared_dataset(dataset_name: str, folder: Path) -> str:
+    """The dataset as the hub config prepares it (from ../shared/data), saved where run_backbone_training reads it."""
+    data = read_json(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name])["data"]
+    prepared = prepare_dataset(DataArguments(**{**data, "data_dir": str(SHARED_DATA / dataset_name)}))
+    prepared.save(folder / dataset_name)
+    return str(folder / dataset_name)
