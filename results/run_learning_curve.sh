@@ -25,6 +25,11 @@
 # of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
 # command again after an interruption and it resumes there (data order, fresh candidates, optimizer and learning
 # curve restored). The curve is written to results/<dataset>/curve-<variant>.json after each point.
+#
+# $RUN names the run folder, the curve and the rows (default: the variant), so one variant can be trained again at
+# another budget beside its first run:
+#   RUN=ranking+text-conditioned-items-1000samples TRAIN_USERS=1000 CURVE="200 500 1000" \
+#       bash results/run_learning_curve.sh beauty ranking+text-conditioned-items
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?dataset: scientific or beauty}
@@ -37,6 +42,7 @@ TEST_USERS=${TEST_USERS:-500}
 SAVE_STEPS=${SAVE_STEPS:-25}
 LEARNING_RATE=${LEARNING_RATE:-1e-3}
 LLM=${LLM:-smollm2-135m-instruct}
+RUN=${RUN:-$variant}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 ranking=(--lm_loss_weight 0 --ranking_loss_weight 1 --distillation_loss_weight 1
@@ -58,7 +64,7 @@ for part in "${parts[@]}"; do
 done
 
 data=$RUNS/$name/data
-model=$RUNS/$name/$variant
+model=$RUNS/$name/$RUN
 mkdir -p "results/$name/retrained"
 # What every variant is compared with, scored by the SASRec and stage 1 that `prepare` trained with today's code (the
 # committed sasrec/stage1 rows may come from an earlier commit): both on the test users, and SASRec on the curve's
@@ -79,11 +85,11 @@ if [ ! -f "$model/config.json" ]; then
         --gradient_accumulation_steps 4 --learning_rate "$LEARNING_RATE" --logging_steps 10 \
         --save_strategy steps --save_steps "$SAVE_STEPS" --evaluation_decoding none \
         --learning_curve_samples $CURVE --learning_curve_users "$CURVE_USERS" \
-        --learning_curve_file "results/$name/curve-$variant.json" "${flags[@]}" --output_dir "$model"
-    cp "$model/eval_results.json" "results/$name/$variant-training.json"
+        --learning_curve_file "results/$name/curve-$RUN.json" "${flags[@]}" --output_dir "$model"
+    cp "$model/eval_results.json" "results/$name/$RUN-training.json"
 fi
 for swap in false true; do
-    row=allmrec-$variant$([ "$swap" = true ] && echo -swap || true)
+    row=allmrec-$RUN$([ "$swap" = true ] && echo -swap || true)
     [ -f "results/$name/$row.json" ] && continue
     python examples/evaluate.py --data_dir "$data" --model "$model" --max_users "$TEST_USERS" \
         --max_validation_users 50 --batch_size 1 --per_user true --swap_soft_tokens "$swap" \
