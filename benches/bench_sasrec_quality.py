@@ -76,18 +76,19 @@ from allmrec_hf.commands.cli import parse_script_arguments
 from allmrec_hf.data import PreparedDataset
 from allmrec_hf.data.negatives import training_sequences
 from allmrec_hf.training.cf import CFTrainingArguments, evaluate_backbone
-from allmrec_hf.utils import provenance, write_json_atomic
 
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
     CONFIG_OF_DATASET,
     HUB_CONFIGS,
-    benchmark_arguments,
+    finished_by_seed,
     finished_runs,
     parse_benchmark_arguments,
     prepare_shared_dataset,
     print_result,
+    record_progress,
+    seeded_arguments,
     spread,
 )
 from reference_sasrec import ReferenceLayoutSASRec, reference_initialization, train_epoch  # noqa: E402
@@ -187,13 +188,10 @@ def summarize(runs: dict, variants: list[str], seeds: list[int]) -> dict:
     """Per dataset and variant: mean and spread over the finished seeds, differences to ours and the reference."""
     summary = {}
     for dataset_name, by_variant in runs.items():
-        table = {}
-        for variant in variants:
-            finished = [by_variant[variant][str(seed)] for seed in seeds if str(seed) in by_variant.get(variant, {})]
-            if finished:
-                table[variant] = {
-                    name: spread([run[name] for run in finished]) for name in (*METRICS, "epochs", "train_seconds")
-                }
+        table = {
+            variant: {name: spread([run[name] for run in finished]) for name in (*METRICS, "epochs", "train_seconds")}
+            for variant, finished in finished_by_seed(by_variant, variants, seeds).items()
+        }
         for variant, row in table.items():
             for baseline in ("ours", "reference"):
                 if baseline in table and baseline != variant:
@@ -210,12 +208,8 @@ def summarize(runs: dict, variants: list[str], seeds: list[int]) -> dict:
 
 
 def main():
-    parser = benchmark_arguments(__doc__, None)
-    parser.add_argument("--datasets", nargs="+", default=list(CONFIG_OF_DATASET), choices=list(CONFIG_OF_DATASET))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser = seeded_arguments(__doc__, "variants", VARIANTS)
     parser.add_argument("--max_epochs", type=int, default=None, help="Epoch budget (default: the hub config's 200).")
-    parser.add_argument("--output_json", default=None, help="Also write the result here after every run; resumes.")
     parser.add_argument(
         "--merge_json",
         nargs="+",
@@ -234,10 +228,7 @@ def main():
     result["runs"] = finished_runs(earlier, {"max_epochs": args.max_epochs})
 
     def record():
-        result["summary"] = summarize(result["runs"], args.variants, args.seeds)
-        result["provenance"] = provenance()
-        if args.output_json:
-            write_json_atomic(args.output_json, result)
+        record_progress(result, summarize(result["runs"], args.variants, args.seeds), args.output_json)
 
     with tempfile.TemporaryDirectory() as folder:
         prepared = {}

@@ -1,4 +1,4 @@
-"""Stage 1's LLM-free text path on cold targets against SASRec's, over seeds and datasets (issue 20): how much
+r"""Stage 1's LLM-free text path on cold targets against SASRec's, over seeds and datasets (issue 20): how much
 better (or worse) text alone ranks items the CF model has barely seen, and what drives it.
 
     python benches/bench_stage1_cold.py --threads 2 --output_json results/benches/stage1_cold.json
@@ -35,7 +35,6 @@ from allmrec_hf.commands.cf import run_backbone_training
 from allmrec_hf.commands.cli import parse_script_arguments
 from allmrec_hf.commands.stage1 import AlignerArguments, run_stage1
 from allmrec_hf.training.stage1 import AlignerTrainingArguments
-from allmrec_hf.utils import provenance, write_json_atomic
 
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -43,11 +42,13 @@ from bench_sasrec_quality import training_arguments as cf_training_arguments  # 
 from common import (  # noqa: E402
     CONFIG_OF_DATASET,
     HUB_CONFIGS,
-    benchmark_arguments,
+    finished_by_seed,
     finished_runs,
     parse_benchmark_arguments,
     prepare_shared_dataset,
     print_result,
+    record_progress,
+    seeded_arguments,
     spread,
 )
 
@@ -94,32 +95,23 @@ def summarize(runs: dict, settings: list[str], seeds: list[int]) -> dict:
     summary = {}
     for dataset_name, by_setting in runs.items():
         table = {}
-        for setting in settings:
-            finished = [by_setting[setting][str(seed)] for seed in seeds if str(seed) in by_setting.get(setting, {})]
-            if finished:
-                names = [name for name in finished[0] if all(run[name] is not None for run in finished)]
-                table[setting] = {name: spread([run[name] for run in finished]) for name in names}
+        for setting, finished in finished_by_seed(by_setting, settings, seeds).items():
+            names = [name for name in finished[0] if all(run[name] is not None for run in finished)]
+            table[setting] = {name: spread([run[name] for run in finished]) for name in names}
         summary[dataset_name] = table
     return summary
 
 
 def main():
-    parser = benchmark_arguments(__doc__, None)
-    parser.add_argument("--datasets", nargs="+", default=list(CONFIG_OF_DATASET), choices=list(CONFIG_OF_DATASET))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser = seeded_arguments(__doc__, "settings", SETTINGS)
     parser.add_argument("--cf_epochs", type=int, default=None, help="SASRec's epoch budget (default: the config's).")
-    parser.add_argument("--output_json", default=None, help="Also write the result here after every run; resumes.")
     args = parse_benchmark_arguments(parser)
     result = {"benchmark": "stage1_cold", "cf_epochs": args.cf_epochs, "threads": args.threads, "runs": {}}
     if args.output_json and Path(args.output_json).exists():
         result["runs"] = finished_runs([args.output_json], {"cf_epochs": args.cf_epochs})
 
     def record():
-        result["summary"] = summarize(result["runs"], args.settings, args.seeds)
-        result["provenance"] = provenance()
-        if args.output_json:
-            write_json_atomic(args.output_json, result)
+        record_progress(result, summarize(result["runs"], args.settings, args.seeds), args.output_json)
 
     with tempfile.TemporaryDirectory() as folder:
         for dataset_name, seed in itertools.product(args.datasets, args.seeds):

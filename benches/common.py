@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from allmrec_hf.data import DataArguments, prepare_dataset
-from allmrec_hf.utils import provenance, read_json
+from allmrec_hf.utils import provenance, read_json, write_json_atomic
 
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -77,3 +77,33 @@ def prepare_shared_dataset(dataset_name: str, folder: Path) -> str:
     prepared = prepare_dataset(DataArguments(**{**data, "data_dir": str(SHARED_DATA / dataset_name)}))
     prepared.save(folder / dataset_name)
     return str(folder / dataset_name)
+
+
+def seeded_arguments(description: str, kind: str, choices) -> argparse.ArgumentParser:
+    """The command line of a benchmark over seeds and shared datasets: ``--threads``, ``--datasets``, ``--seeds``,
+    ``--<kind>`` (the variants or settings it compares, all by default) and ``--output_json``."""
+    parser = benchmark_arguments(description, None)
+    parser.add_argument("--datasets", nargs="+", default=list(CONFIG_OF_DATASET), choices=list(CONFIG_OF_DATASET))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(f"--{kind}", nargs="+", default=list(choices), choices=list(choices))
+    parser.add_argument("--output_json", default=None, help="Also write the result here after every run; resumes.")
+    return parser
+
+
+def finished_by_seed(by_variant: dict, variants: list[str], seeds: list[int]) -> dict[str, list[dict]]:
+    """Per variant of one dataset, its finished runs among ``seeds`` (variants with none are left out)."""
+    finished = {}
+    for variant in variants:
+        runs = [by_variant[variant][str(seed)] for seed in seeds if str(seed) in by_variant.get(variant, {})]
+        if runs:
+            finished[variant] = runs
+    return finished
+
+
+def record_progress(result: dict, summary: dict, output_json: str | None) -> None:
+    """Attach the summary and provenance to a seeded benchmark's result and write it (atomically) after each run, so
+    that an interrupted benchmark resumes from its file."""
+    result["summary"] = summary
+    result["provenance"] = provenance()
+    if output_json:
+        write_json_atomic(output_json, result)
