@@ -62,14 +62,14 @@ def ranking_metrics(scores, target_index, cutoffs=DEFAULT_CUTOFFS) -> dict[str, 
 
 
 def target_groups(targets, popularity) -> np.ndarray:
-    """The popularity group ("cold" or "warm") of each user's target item."""
+    """The popularity group of each user's target item ("cold", "middle" or "warm", `data.protocol`)."""
     return np.asarray(popularity, dtype=object)[_numpy(targets)]
 
 
 def popularity_breakdown(values, targets, popularity, name: str = "hit@1", prefix: str = "") -> dict:
     """Mean of a per-user metric over users whose target is cold and over users whose target is warm, with the
     number of users behind each figure (NaN when a group is empty)."""
-    groups = np.asarray(popularity, dtype=object)[_numpy(targets)]
+    groups = target_groups(targets, popularity)
     values = np.asarray(values, dtype=np.float64)
     results = {}
     for group in ("cold", "warm"):
@@ -101,11 +101,11 @@ def protocol_metrics(
 PER_USER_METRICS = ("hit@1", "ndcg@10")
 
 
-def per_user_record(user_ids, metrics: dict, target_groups=None) -> dict:
+def per_user_record(user_ids, metrics: dict, groups=None) -> dict:
     """``{"user_id": [...], <metric>: [...], "target_group": [...]}`` as JSON-ready lists, rounded (one figure per
-    user); ``target_group`` only when the groups are given."""
+    user); ``target_group`` (each user's target's `target_groups`) only when ``groups`` are given."""
     record = {"user_id": [int(user) for user in _numpy(user_ids)]}
     record.update({name: [round(float(value), 6) for value in values] for name, values in metrics.items()})
-    if target_groups is not None:
-        record["target_group"] = [str(group) for group in target_groups]
+    if groups is not None:
+        record["target_group"] = [str(group) for group in groups]
     return record

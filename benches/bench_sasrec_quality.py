@@ -71,17 +71,14 @@ from transformers import set_seed
 
 from allmrec_hf import SASRecConfig, SASRecModel
 from allmrec_hf.backbones.convert_reference_sasrec import reference_to_sasrec_state_dict
-from allmrec_hf.commands.cf import BackboneArguments, run_backbone_training
-from allmrec_hf.commands.cli import parse_script_arguments
+from allmrec_hf.commands.cf import run_backbone_training
 from allmrec_hf.data import PreparedDataset
 from allmrec_hf.data.negatives import training_sequences
-from allmrec_hf.training.cf import CFTrainingArguments, evaluate_backbone
+from allmrec_hf.training.cf import evaluate_backbone
 
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
-    CONFIG_OF_DATASET,
-    HUB_CONFIGS,
     finished_by_seed,
     finished_runs,
     parse_benchmark_arguments,
@@ -90,6 +87,7 @@ from common import (  # noqa: E402
     record_progress,
     seeded_arguments,
     spread,
+    training_arguments,
 )
 from reference_sasrec import ReferenceLayoutSASRec, reference_initialization, train_epoch  # noqa: E402
 
@@ -113,17 +111,6 @@ VARIANTS = {
     "last_epoch": LAST_EPOCH,
     "reference_settings": RANDOM_BATCHES + ATTEND_PADDING + LAST_EPOCH,
 }
-
-
-def training_arguments(dataset_name: str, prepared_dir: str, seed: int, flags, max_epochs, output_dir=None):
-    """What examples/train_cf.py parses from the dataset's hub config, the run's seed and a variant's flags."""
-    argv = ["--config", str(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name]), "--data_dir", prepared_dir]
-    argv += ["--seed", str(seed), "--disable_tqdm", "true", *flags]
-    if output_dir is not None:
-        argv += ["--output_dir", output_dir]
-    if max_epochs is not None:
-        argv += ["--num_train_epochs", str(max_epochs)]
-    return parse_script_arguments((BackboneArguments, CFTrainingArguments), ("cf",), argv)
 
 
 def train_ours(dataset_name: str, prepared_dir: str, seed: int, flags, max_epochs) -> dict:

@@ -20,9 +20,10 @@ Every setting departs from ``rows`` in one thing:
 
 Prints one JSON object: per dataset and setting the mean and sample standard deviation over seeds of the text
 path's cold Hit@1, SASRec's cold Hit@1 and their ratio (each seed's own ratio), the joint scorer's cold Hit@1 and
-every scorer's overall Hit@1; every run's figures. ``--output_json`` also writes it after every run; rerunning with
-the same file skips the (dataset, setting, seed) runs it holds (SASRec is retrained for a seed with settings left:
-seeded, it gives the same weights on the same machine).
+every scorer's overall Hit@1; every run's figures and flags. ``--output_json`` also writes it after every run;
+rerunning with the same file skips the (dataset, setting, seed) runs it holds with the same flags. SASRec is trained
+again for a seed with settings left: seeded, it gives the same weights on the same machine, and every run records
+their fingerprint (``sasrec_weights``) to show it.
 """
 
 import itertools
@@ -31,14 +32,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from transformers import AutoModel
+
 from allmrec_hf.commands.cf import run_backbone_training
 from allmrec_hf.commands.cli import parse_script_arguments
 from allmrec_hf.commands.stage1 import AlignerArguments, run_stage1
 from allmrec_hf.training.stage1 import AlignerTrainingArguments
+from allmrec_hf.utils import weights_fingerprint
 
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_sasrec_quality import training_arguments as cf_training_arguments  # noqa: E402
 from common import (  # noqa: E402
     CONFIG_OF_DATASET,
     HUB_CONFIGS,
@@ -50,6 +53,7 @@ from common import (  # noqa: E402
     record_progress,
     seeded_arguments,
     spread,
+    training_arguments,
 )
 
 
@@ -65,28 +69,34 @@ SETTINGS = {
     "epochs_5": lambda length: ["--num_train_epochs", "5"],
     "epochs_40": lambda length: ["--num_train_epochs", "40"],
     "tuned_top2": lambda length: [
-        "--sentence_encoder_training",
-        "top_layers",
-        "--sentence_encoder_trainable_layers",
-        "2",
+        *("--sentence_encoder_training", "top_layers", "--sentence_encoder_trainable_layers", "2"),
+        *("--num_train_epochs", "5"),
     ],
 }
 SCORERS = {"text": "text_hit@1", "joint": "hit@1", "sasrec": "cf_hit@1"}
 
 
-def train_stage1(dataset_name: str, prepared_dir: str, cf_dir: str, seed: int, setting: str, output_dir: str) -> dict:
+def setting_flags(dataset_name: str, setting: str) -> list[str]:
+    """examples/train_stage1.py's flags of a setting on a dataset, on top of its hub config."""
     length = ROWS_TEXT_LENGTH[dataset_name]
-    argv = ["--config", str(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name]), "--data_dir", prepared_dir]
-    argv += ["--cf_model", cf_dir, "--output_dir", output_dir, "--seed", str(seed), "--disable_tqdm", "true"]
-    argv += [*ROWS, "--max_text_length", str(length), *SETTINGS[setting](length)]
-    args, training_args = parse_script_arguments((AlignerArguments, AlignerTrainingArguments), ("stage1",), argv)
-    results = run_stage1(args, training_args)
+    return [*ROWS, "--max_text_length", str(length), *SETTINGS[setting](length)]
+
+
+def train_stage1(dataset_name: str, prepared_dir: str, cf_dir: str, seed: int, setting: str) -> dict:
+    """Stage 1 of one setting on the seed's SASRec, scored; its folder (MiniLM's weights included) is removed."""
+    with tempfile.TemporaryDirectory() as output_dir:
+        argv = ["--config", str(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name]), "--data_dir", prepared_dir]
+        argv += ["--cf_model", cf_dir, "--output_dir", output_dir, "--seed", str(seed), "--disable_tqdm", "true"]
+        argv += setting_flags(dataset_name, setting)
+        args, training_args = parse_script_arguments((AlignerArguments, AlignerTrainingArguments), ("stage1",), argv)
+        results = run_stage1(args, training_args)
     run = {}
     for scorer, key in SCORERS.items():
         run[f"{scorer}_hit@1"], run[f"{scorer}_hit@1_cold"] = results[key], results[f"{key}_cold"]
     cold = run["sasrec_hit@1_cold"]
     run["text_over_sasrec_cold"] = run["text_hit@1_cold"] / cold if cold else None
     run["train_seconds"] = results["train_seconds"]
+    run["flags"] = setting_flags(dataset_name, setting)
     return run
 
 
@@ -96,7 +106,11 @@ def summarize(runs: dict, settings: list[str], seeds: list[int]) -> dict:
     for dataset_name, by_setting in runs.items():
         table = {}
         for setting, finished in finished_by_seed(by_setting, settings, seeds).items():
-            names = [name for name in finished[0] if all(run[name] is not None for run in finished)]
+            names = [
+                name
+                for name in finished[0]
+                if isinstance(finished[0][name], float | int) and all(run[name] is not None for run in finished)
+            ]
             table[setting] = {name: spread([run[name] for run in finished]) for name in names}
         summary[dataset_name] = table
     return summary
@@ -116,19 +130,24 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for dataset_name, seed in itertools.product(args.datasets, args.seeds):
             runs = result["runs"].setdefault(dataset_name, {})
-            left = [setting for setting in args.settings if str(seed) not in runs.get(setting, {})]
+            # A run made with other flags (the settings changed since) is run again, not kept.
+            left = [
+                setting
+                for setting in args.settings
+                if runs.get(setting, {}).get(str(seed), {}).get("flags") != setting_flags(dataset_name, setting)
+            ]
             if not left:
                 continue
             prepared = Path(folder) / dataset_name
             if not prepared.exists():
                 prepare_shared_dataset(dataset_name, Path(folder))
             cf_dir = str(Path(folder) / f"{dataset_name}-sasrec-{seed}")
-            run_backbone_training(
-                *cf_training_arguments(dataset_name, str(prepared), seed, [], args.cf_epochs, cf_dir)
-            )
+            run_backbone_training(*training_arguments(dataset_name, str(prepared), seed, [], args.cf_epochs, cf_dir))
+            # Seeded, SASRec gives the same weights again on this machine: the fingerprint shows whether it did.
+            sasrec_weights = weights_fingerprint(AutoModel.from_pretrained(cf_dir))
             for setting in left:
-                output_dir = str(Path(folder) / f"{dataset_name}-stage1-{seed}-{setting}")
-                run = train_stage1(dataset_name, str(prepared), cf_dir, seed, setting, output_dir)
+                run = train_stage1(dataset_name, str(prepared), cf_dir, seed, setting)
+                run["sasrec_weights"] = sasrec_weights
                 runs.setdefault(setting, {})[str(seed)] = run
                 print(f"[stage1_cold] {dataset_name} {setting} seed {seed}: {json.dumps(run)}", file=sys.stderr)
                 record()

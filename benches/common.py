@@ -10,7 +10,10 @@ from pathlib import Path
 
 import torch
 
+from allmrec_hf.commands.cf import BackboneArguments
+from allmrec_hf.commands.cli import parse_script_arguments
 from allmrec_hf.data import DataArguments, prepare_dataset
+from allmrec_hf.training.cf import CFTrainingArguments
 from allmrec_hf.utils import provenance, read_json, write_json_atomic
 
 
@@ -107,3 +110,14 @@ def record_progress(result: dict, summary: dict, output_json: str | None) -> Non
     result["provenance"] = provenance()
     if output_json:
         write_json_atomic(output_json, result)
+
+
+def training_arguments(dataset_name: str, prepared_dir: str, seed: int, flags, max_epochs, output_dir=None):
+    """What examples/train_cf.py parses from the dataset's hub config, the run's seed and a variant's flags."""
+    argv = ["--config", str(HUB_CONFIGS / CONFIG_OF_DATASET[dataset_name]), "--data_dir", prepared_dir]
+    argv += ["--seed", str(seed), "--disable_tqdm", "true", *flags]
+    if output_dir is not None:
+        argv += ["--output_dir", output_dir]
+    if max_epochs is not None:
+        argv += ["--num_train_epochs", str(max_epochs)]
+    return parse_script_arguments((BackboneArguments, CFTrainingArguments), ("cf",), argv)

@@ -22,13 +22,13 @@
 #                         (better on cold items where the joint e_i is weak on them, as on Beauty)
 #
 # Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
-# of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<variant>/checkpoints: run the same
+# of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<run>/checkpoints: run the same
 # command again after an interruption and it resumes there (data order, fresh candidates, optimizer and learning
-# curve restored). The curve is written to results/<dataset>/curve-<variant>.json after each point.
+# curve restored). The curve is written to results/<dataset>/curve-<run>.json after each point.
 #
-# $RUN names the run folder, the curve and the rows (default: the variant), so one variant can be trained again at
-# another budget beside its first run:
-#   RUN=ranking+text-conditioned-items-1000samples TRAIN_USERS=1000 CURVE="200 500 1000" \
+# <run> is $RUN_NAME, by default the variant: name it to train a variant again at another budget beside its first
+# run (its folder, curve, training JSON and rows all take that name):
+#   RUN_NAME=ranking+text-conditioned-items-1000samples TRAIN_USERS=1000 CURVE="200 500 1000" \
 #       bash results/run_learning_curve.sh beauty ranking+text-conditioned-items
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +42,7 @@ TEST_USERS=${TEST_USERS:-500}
 SAVE_STEPS=${SAVE_STEPS:-25}
 LEARNING_RATE=${LEARNING_RATE:-1e-3}
 LLM=${LLM:-smollm2-135m-instruct}
-RUN=${RUN:-$variant}
+RUN=${RUN_NAME:-$variant}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 ranking=(--lm_loss_weight 0 --ranking_loss_weight 1 --distillation_loss_weight 1
@@ -66,18 +66,21 @@ done
 data=$RUNS/$name/data
 model=$RUNS/$name/$RUN
 mkdir -p "results/$name/retrained"
-# What every variant is compared with, scored by the SASRec and stage 1 that `prepare` trained with today's code (the
-# committed sasrec/stage1 rows may come from an earlier commit): both on the test users, and SASRec on the curve's
-# validation users too (the same seeded draw), the target that results/tables.py projects each curve to.
+# What every variant is compared with: the SASRec and stage 1 that `prepare` trained on this machine (the same recipe
+# gives other weights on another machine), scored on the test users, and SASRec also on the curve's validation users
+# (the same seeded draw), the target that results/tables.py projects each curve to. Their rows are named by the
+# fingerprint of the SASRec weights, which examples/evaluate.py records in every row and tables.py pairs them by.
+fingerprint=$(python -c 'import sys; from transformers import AutoModel; from allmrec_hf.utils import weights_fingerprint
+print(weights_fingerprint(AutoModel.from_pretrained(sys.argv[1])))' "$RUNS/$name/sasrec")
 reference() {  # model row [evaluate.py flags...]
     local row=$2
     [ -f "results/$name/retrained/$row.json" ] && return
     python examples/evaluate.py --data_dir "$data" --model "$RUNS/$name/$1" --batch_size 1 --per_user true \
         --output_file "results/$name/retrained/$row.json" "${@:3}"
 }
-reference sasrec sasrec --max_users "$TEST_USERS" --max_validation_users 50
-reference stage1 stage1 --max_users "$TEST_USERS" --max_validation_users 50
-reference sasrec sasrec-validation --split validation --max_users "$CURVE_USERS"
+reference sasrec "sasrec-$fingerprint" --max_users "$TEST_USERS" --max_validation_users 50
+reference stage1 "stage1-$fingerprint" --max_users "$TEST_USERS" --max_validation_users 50
+reference sasrec "sasrec-validation-$fingerprint" --split validation --max_users "$CURVE_USERS"
 if [ ! -f "$model/config.json" ]; then
     # shellcheck disable=SC2086
     python examples/train_stage2.py --data_dir "$data" --stage1_model "$RUNS/$name/stage1" --llm "$LLM" \

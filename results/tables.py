@@ -205,13 +205,18 @@ def log_linear_fit(samples: list[float], values: list[float]) -> tuple[float, fl
     return mean_value - slope * mean_log, slope
 
 
-def curve_reference(folder: Path, curve: Path) -> Path:
-    """SASRec on the curve's validation users: the one with the CF backbone the curve (or else the variant's test
-    row) records, or `CURVE_REFERENCE` for runs from before they recorded it."""
+def curve_reference(folder: Path, curve: Path) -> Path | None:
+    """SASRec on the curve's validation users: the row with the CF backbone that the curve (or else the variant's test
+    row) records; `CURVE_REFERENCE` for runs from before they recorded it; None when no row was scored on that
+    backbone (a projection to another machine's SASRec would mislead)."""
     row = folder / f"allmrec-{curve.stem.removeprefix('curve-')}.json"
     references = [f"retrained/{path.stem}" for path in sorted((folder / "retrained").glob("sasrec-validation*.json"))]
-    own = built_on(folder, curve, references) or built_on(folder, row, references)
-    return folder / f"{own[0] if own else CURVE_REFERENCE}.json"
+    own = built_on(folder, curve, references)
+    if own is None:
+        own = built_on(folder, row, references)
+    if own is None:
+        return folder / f"{CURVE_REFERENCE}.json"
+    return folder / f"{own[0]}.json" if own else None
 
 
 def curve_projection(path: Path, reference_path: Path) -> list[str]:
@@ -246,9 +251,9 @@ def curve_projection(path: Path, reference_path: Path) -> list[str]:
 def paired_difference(
     folder: Path, row: str, baseline: str, users: set | None = None, group: str | None = None
 ) -> str:
-    """Mean per-user Hit@1 difference of two rows over the users both scored (and in ``users``, if given, or whose
-    target is in popularity ``group``, as either row records it), with its standard error (rows scored on different
-    ``--max_users`` draws share only some users: the count says how many)."""
+    """Mean per-user Hit@1 difference of two rows over the users both scored (and in ``users``, if given, and whose
+    target is in popularity ``group``, if given, as either row records it), with its standard error (rows scored on
+    different ``--max_users`` draws share only some users: the count says how many)."""
     per_user = [json.loads((folder / f"{name}.json").read_text())["per_user"] for name in (row, baseline)]
     hits = [dict(zip(record["user_id"], record["hit@1"])) for record in per_user]
     label = f"{row} - {baseline}" + (f", {group} targets" if group else "")
@@ -256,7 +261,8 @@ def paired_difference(
         recorded = [record for record in per_user if "target_group" in record]
         if not recorded:
             return f"{label}: neither row records its users' target groups (results/paired_by_group.py reads the data)"
-        users = {user for user, name in zip(recorded[0]["user_id"], recorded[0]["target_group"]) if name == group}
+        in_group = {user for user, name in zip(recorded[0]["user_id"], recorded[0]["target_group"]) if name == group}
+        users = in_group if users is None else in_group & users
     differences = [
         hits[0][user] - hits[1][user] for user in hits[0] if user in hits[1] and (users is None or user in users)
     ]
@@ -267,13 +273,14 @@ def paired_difference(
     return f"{label}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
 
 
-def built_on(folder: Path, recorded: Path, references: list[str]) -> list[str]:
-    """The reference rows (SASRec, stage 1) scored with the CF backbone weights that the JSON ``recorded`` (a row of
-    examples/evaluate.py or a learning curve) records by their fingerprint: the SASRec a variant was built on,
-    whichever machine trained it."""
+def built_on(folder: Path, recorded: Path, references: list[str]) -> list[str] | None:
+    """The reference rows (SASRec, stage 1) scored with the CF backbone weights whose fingerprint the JSON
+    ``recorded`` (a row of examples/evaluate.py or a learning curve) holds: the SASRec a variant was built on, and the
+    stage-1 rows that share it, whichever machine trained them. None when ``recorded`` holds no fingerprint (made
+    before rows recorded it)."""
     fingerprint = json.loads(recorded.read_text()).get("cf_backbone_weights") if recorded.exists() else None
     if fingerprint is None:
-        return []
+        return None
     return [
         name
         for name in references
@@ -294,8 +301,9 @@ def main() -> None:
         print("\n".join(scoring_table(folder)) + "\n")
         print("\n".join(training_table(folder)) + "\n")
         variants = [row for row, _, _ in variant_rows(folder) if not row.endswith("-swap")]
-        # retrained/: SASRec and stage 1 trained again by a later commit, the ones newer variants are built on
-        # (-rerun, -rerun2: trained again on another machine, where the same recipe gives other weights).
+        # retrained/: SASRec and stage 1 trained again by a later commit or on another machine (where the same
+        # recipe gives other weights: -rerun, or since 2026-12-07 named by the SASRec's fingerprint), the ones newer
+        # variants are built on.
         retrained = [
             f"retrained/{path.stem}"
             for path in sorted((folder / "retrained").glob("*.json"))
@@ -307,11 +315,11 @@ def main() -> None:
         for row in ["allmrec", *variants]:
             own = built_on(folder, folder / f"{row}.json", ["sasrec", "stage1", *retrained])
             if own:
-                print(f"{row} is built on the CF backbone of: {', '.join(own)}\n")
+                print(f"{row} shares its CF backbone (SASRec weights) with: {', '.join(own)}\n")
             for baseline in baselines:
                 if (folder / f"{row}.json").exists() and (folder / f"{baseline}.json").exists():
                     print(paired_difference(folder, row, baseline) + "\n")
-                    if records_groups(folder / f"{row}.json"):
+                    if records_groups(folder / f"{row}.json") or records_groups(folder / f"{baseline}.json"):
                         for group in ("cold", "warm"):
                             print(paired_difference(folder, row, baseline, group=group) + "\n")
             if (folder / f"{row}-swap.json").exists():
@@ -319,7 +327,11 @@ def main() -> None:
         for curve in sorted(folder.glob("curve-*.json")):
             print("\n".join(curve_table(curve)) + "\n")
             print("\n".join(curve_chart(curve)) + "\n")
-            projection = curve_projection(curve, curve_reference(folder, curve))
+            reference = curve_reference(folder, curve)
+            if reference is None:
+                print(f"{curve.stem}: no SASRec validation row on its CF backbone under retrained/, no projection\n")
+                continue
+            projection = curve_projection(curve, reference)
             if projection:
                 print("\n".join(projection) + "\n")
         if (folder / "all-users").is_dir():

@@ -81,6 +81,8 @@ def test_paired_difference_on_one_target_group(tables, tmp_path):
     warm = tables.paired_difference(tmp_path, "baseline", "model", group="warm")
     assert "paired over 2 users: +0.0000 ± 1.0000" in warm
     assert "neither row records" in tables.paired_difference(tmp_path, "baseline", "baseline", group="cold")
+    both = tables.paired_difference(tmp_path, "model", "baseline", users={1, 2, 4}, group="cold")  # and users 1, 2
+    assert "paired over 2 users: +0.5000 ± 0.5000" in both
 
 
 def test_a_variant_is_paired_with_the_references_scored_on_its_cf_backbone(tables, tmp_path):
@@ -95,7 +97,7 @@ def test_a_variant_is_paired_with_the_references_scored_on_its_cf_backbone(table
         "retrained/sasrec-rerun",
         "retrained/stage1-rerun",
     ]
-    assert tables.built_on(tmp_path, tmp_path / "older.json", references) == []
+    assert tables.built_on(tmp_path, tmp_path / "older.json", references) is None
     write(tmp_path / "curve-variant.json", {"points": []})
     write(tmp_path / "allmrec-variant.json", {"cf_backbone_weights": "aaaa"})
     write(tmp_path / "retrained" / "sasrec-validation.json", {})
@@ -104,3 +106,6 @@ def test_a_variant_is_paired_with_the_references_scored_on_its_cf_backbone(table
     assert tables.curve_reference(tmp_path, tmp_path / "curve-older.json").name == "sasrec-validation.json"
     write(tmp_path / "curve-recorded.json", {"points": [], "cf_backbone_weights": "aaaa"})  # no test row yet
     assert tables.curve_reference(tmp_path, tmp_path / "curve-recorded.json").name == "sasrec-validation-rerun.json"
+    # a curve on a SASRec never scored on its validation users: no projection, not another machine's SASRec
+    write(tmp_path / "curve-elsewhere.json", {"points": [], "cf_backbone_weights": "cccc"})
+    assert tables.curve_reference(tmp_path, tmp_path / "curve-elsewhere.json") is None
