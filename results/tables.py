@@ -6,6 +6,7 @@ Each figure is read from the JSON that `results/run_real_llm.sh` wrote for the r
 command and commit under ``provenance``); a row whose JSON is missing is printed as "not run".
 """
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -248,13 +249,19 @@ def curve_projection(path: Path, reference_path: Path) -> list[str]:
     return lines
 
 
+@functools.cache
+def read_row(path: Path) -> dict:
+    """A row's JSON, read once per run of this script: the pairing below reads each row for every baseline."""
+    return json.loads(path.read_text())
+
+
 def paired_difference(
     folder: Path, row: str, baseline: str, users: set | None = None, group: str | None = None
 ) -> str:
     """Mean per-user Hit@1 difference of two rows over the users both scored (and in ``users``, if given, and whose
     target is in popularity ``group``, if given, as either row records it), with its standard error (rows scored on
     different ``--max_users`` draws share only some users: the count says how many)."""
-    per_user = [json.loads((folder / f"{name}.json").read_text())["per_user"] for name in (row, baseline)]
+    per_user = [read_row(folder / f"{name}.json")["per_user"] for name in (row, baseline)]
     hits = [dict(zip(record["user_id"], record["hit@1"])) for record in per_user]
     label = f"{row} - {baseline}" + (f", {group} targets" if group else "")
     if group is not None:
@@ -278,20 +285,20 @@ def built_on(folder: Path, recorded: Path, references: list[str]) -> list[str] |
     ``recorded`` (a row of examples/evaluate.py or a learning curve) holds: the SASRec a variant was built on, and the
     stage-1 rows that share it, whichever machine trained them. None when ``recorded`` holds no fingerprint (made
     before rows recorded it)."""
-    fingerprint = json.loads(recorded.read_text()).get("cf_backbone_weights") if recorded.exists() else None
+    fingerprint = read_row(recorded).get("cf_backbone_weights") if recorded.exists() else None
     if fingerprint is None:
         return None
     return [
         name
         for name in references
         if (folder / f"{name}.json").exists()
-        and json.loads((folder / f"{name}.json").read_text()).get("cf_backbone_weights") == fingerprint
+        and read_row(folder / f"{name}.json").get("cf_backbone_weights") == fingerprint
     ]
 
 
 def records_groups(path: Path) -> bool:
     """Whether a row's per-user record holds each user's target group (rows scored since it was recorded)."""
-    return "target_group" in json.loads(path.read_text()).get("per_user", {})
+    return "target_group" in read_row(path).get("per_user", {})
 
 
 def main() -> None:
