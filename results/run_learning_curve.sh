@@ -20,6 +20,13 @@
 #                         item fits the user, which the LLM reads like a word, instead of matching tokens in attention
 #   text-conditioned-items  as user-conditioned-items, and F_I also reads x_u ⊙ f_dec(q_i), the text path's fit
 #                         (better on cold items where the joint e_i is weak on them, as on Beauty)
+# and, to take one of the ranking variant's options away again (results/run_soft_token_ablation.sh):
+#   user-token-first      the user token at position 0, as the paper's prompt has it
+#   items-after-titles    each item token after its title, as the paper's prompt has it
+#   raw-inputs            the projectors read x_u and e_i as stage 1 gives them, not standardised
+#   unscaled-tokens       soft tokens as the projectors give them, not at the text embeddings' RMS
+#   random-init           F_I starts at its random initialisation, not at the embedding of " [recommended]"
+#   without-distillation  the ranking loss alone, no KL from stage 1
 #
 # Training is one pass over $TRAIN_USERS seeded training users, one user per step, 4 accumulated (the paper's batch
 # of 4), a checkpoint every $SAVE_STEPS optimizer steps inside $RUNS/<dataset>/<run>/checkpoints: run the same
@@ -59,6 +66,12 @@ for part in "${parts[@]}"; do
         text-teacher) flags+=(--distillation_teacher text) ;;
         user-conditioned-items) flags+=(--item_token_conditioning user) ;;
         text-conditioned-items) flags+=(--item_token_conditioning user+text) ;;
+        user-token-first) flags+=(--user_token_placement first) ;;
+        items-after-titles) flags+=(--item_token_placement after_title) ;;
+        raw-inputs) flags+=(--standardize_soft_token_inputs false) ;;
+        unscaled-tokens) flags+=(--normalize_soft_tokens false --soft_token_scale 1.0) ;;
+        random-init) flags+=(--item_token_init_text "") ;;
+        without-distillation) flags+=(--distillation_loss_weight 0) ;;
         *) echo "unknown variant part $part in $variant" >&2; exit 2 ;;
     esac
 done
@@ -78,8 +91,11 @@ reference() {  # model row [evaluate.py flags...]
     python examples/evaluate.py --data_dir "$data" --model "$RUNS/$name/$1" --batch_size 1 --per_user true \
         --output_file "results/$name/retrained/$row.json" "${@:3}"
 }
-reference sasrec "sasrec-$fingerprint" --max_users "$TEST_USERS" --max_validation_users 50
-reference stage1 "stage1-$fingerprint" --max_users "$TEST_USERS" --max_validation_users 50
+# TEST_USERS=0: the curve's validation users only, no test row (results/run_soft_token_ablation.sh).
+if [ "$TEST_USERS" -gt 0 ]; then
+    reference sasrec "sasrec-$fingerprint" --max_users "$TEST_USERS" --max_validation_users 50
+    reference stage1 "stage1-$fingerprint" --max_users "$TEST_USERS" --max_validation_users 50
+fi
 reference sasrec "sasrec-validation-$fingerprint" --split validation --max_users "$CURVE_USERS"
 if [ ! -f "$model/config.json" ]; then
     # shellcheck disable=SC2086
@@ -91,6 +107,7 @@ if [ ! -f "$model/config.json" ]; then
         --learning_curve_file "results/$name/curve-$RUN.json" "${flags[@]}" --output_dir "$model"
     cp "$model/eval_results.json" "results/$name/$RUN-training.json"
 fi
+[ "$TEST_USERS" -gt 0 ] || exit 0
 for swap in false true; do
     row=allmrec-$RUN$([ "$swap" = true ] && echo -swap || true)
     [ -f "results/$name/$row.json" ] && continue

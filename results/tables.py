@@ -255,29 +255,100 @@ def read_row(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def paired_difference(
-    folder: Path, row: str, baseline: str, users: set | None = None, group: str | None = None
-) -> str:
-    """Mean per-user Hit@1 difference of two rows over the users both scored (and in ``users``, if given, and whose
-    target is in popularity ``group``, if given, as either row records it), with its standard error (rows scored on
-    different ``--max_users`` draws share only some users: the count says how many)."""
-    per_user = [read_row(folder / f"{name}.json")["per_user"] for name in (row, baseline)]
-    hits = [dict(zip(record["user_id"], record["hit@1"])) for record in per_user]
-    label = f"{row} - {baseline}" + (f", {group} targets" if group else "")
+def paired_mean(first: dict, second: dict, users: set | None = None, group: str | None = None):
+    """Mean per-user Hit@1 difference of two per-user records (`allmrec_hf.evaluation.per_user_record`) over the
+    users both hold (and in ``users``, if given, and whose target is in popularity ``group``, if given, as either
+    record holds it): ``(mean, standard error, users)``, or a sentence saying why there is none."""
+    hits = [dict(zip(record["user_id"], record["hit@1"])) for record in (first, second)]
     if group is not None:
-        recorded = [record for record in per_user if "target_group" in record]
+        recorded = [record for record in (first, second) if "target_group" in record]
         if not recorded:
-            return f"{label}: neither row records its users' target groups (results/paired_by_group.py reads the data)"
+            return "neither row records its users' target groups (results/paired_by_group.py reads the data)"
         in_group = {user for user, name in zip(recorded[0]["user_id"], recorded[0]["target_group"]) if name == group}
         users = in_group if users is None else in_group & users
     differences = [
         hits[0][user] - hits[1][user] for user in hits[0] if user in hits[1] and (users is None or user in users)
     ]
     if len(differences) < 2:
-        return f"{label}: fewer than two users in common, no paired difference"
+        return "fewer than two users in common, no paired difference"
     mean = sum(differences) / len(differences)
     variance = sum((value - mean) ** 2 for value in differences) / (len(differences) - 1)
-    return f"{label}, Hit@1 paired over {len(differences)} users: {mean:+.4f} ± {math.sqrt(variance / len(differences)):.4f}"
+    return mean, math.sqrt(variance / len(differences)), len(differences)
+
+
+def paired_difference(
+    folder: Path, row: str, baseline: str, users: set | None = None, group: str | None = None
+) -> str:
+    """`paired_mean` of two rows' per-user records (rows scored on different ``--max_users`` draws share only some
+    users: the count says how many)."""
+    first, second = (read_row(folder / f"{name}.json")["per_user"] for name in (row, baseline))
+    label = f"{row} - {baseline}" + (f", {group} targets" if group else "")
+    paired = paired_mean(first, second, users, group)
+    if isinstance(paired, str):
+        return f"{label}: {paired}"
+    mean, error, count = paired
+    return f"{label}, Hit@1 paired over {count} users: {mean:+.4f} ± {error:.4f}"
+
+
+ABLATION_PREFIX = "curve-ablation-"
+# The options of the ranking variant that results/run_learning_curve.sh can take away again (its modifiers).
+ABLATIONS = (
+    "user-token-first",
+    "items-after-titles",
+    "raw-inputs",
+    "unscaled-tokens",
+    "random-init",
+    "without-distillation",
+)
+
+
+def ablation_table(folder: Path) -> list[str]:
+    """results/run_soft_token_ablation.sh: a variant trained with every option (curve-ablation-<variant>.json), and
+    again with each option taken away alone (curve-ablation-<variant>+<option>.json), at equal samples on the same
+    validation users. One table per variant: each run's last point, and its Hit@1 paired user by user against the
+    run with every option."""
+    curves = {
+        path.stem.removeprefix(ABLATION_PREFIX): read_row(path) for path in folder.glob(f"{ABLATION_PREFIX}*.json")
+    }
+    taken_away: dict[str, dict[str, str]] = {}  # variant -> {option taken away: run}
+    for name in curves:
+        base, _, option = name.rpartition("+")
+        if option in ABLATIONS:
+            taken_away.setdefault(base, {})[option] = name
+        else:
+            taken_away.setdefault(name, {})
+    lines = []
+    for base, runs in sorted(taken_away.items()):
+        every = curves[base]["points"][-1] if base in curves else None
+        users = (every or curves[next(iter(runs.values()))]["points"][-1])["num_users"]
+        lines += [
+            f"{folder.name}: {base} with one option taken away at a time (results/run_soft_token_ablation.sh), "
+            f"on {users} validation users",
+            "",
+            "| taken away | samples | Hit@1 | swapped | cold | warm | Hit@1 against every option, paired |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for option, name in [("nothing (every option)", base)] * (every is not None) + sorted(runs.items()):
+            point = curves[name]["points"][-1]
+            if name == base:
+                paired = "–"
+            elif every is None:
+                paired = f"not paired: no run of {base} with every option"
+            elif point["samples"] != every["samples"]:
+                paired = f"not paired: the run with every option ends at {every['samples']} samples"
+            elif "per_user" not in point or "per_user" not in every:
+                paired = "not paired: no per-user record"
+            else:
+                result = paired_mean(point["per_user"], every["per_user"])
+                paired = (
+                    result if isinstance(result, str) else f"{result[0]:+.3f} ± {result[1]:.3f} ({result[2]} users)"
+                )
+            lines.append(
+                f"| {option} | {point['samples']} | {point['hit@1']:.3f} | {figure(point, 'swapped_hit@1')} | "
+                f"{figure(point, 'hit@1_cold')} | {figure(point, 'hit@1_warm')} | {paired} |"
+            )
+        lines.append("")
+    return lines
 
 
 def built_on(folder: Path, recorded: Path, references: list[str]) -> list[str] | None:
@@ -332,6 +403,8 @@ def main() -> None:
             if (folder / f"{row}-swap.json").exists():
                 print(paired_difference(folder, row, f"{row}-swap") + "\n")
         for curve in sorted(folder.glob("curve-*.json")):
+            if curve.stem.startswith(ABLATION_PREFIX):
+                continue  # one point each: the ablation table below
             print("\n".join(curve_table(curve)) + "\n")
             print("\n".join(curve_chart(curve)) + "\n")
             reference = curve_reference(folder, curve)
@@ -341,6 +414,9 @@ def main() -> None:
             projection = curve_projection(curve, reference)
             if projection:
                 print("\n".join(projection) + "\n")
+        ablation = ablation_table(folder)
+        if ablation:
+            print("\n".join(ablation))
         if (folder / "all-users").is_dir():
             print(f"{folder.name}, every test user (results/run_modality_aware.sh):\n")
             print("\n".join(all_users_table(folder / "all-users")) + "\n")

@@ -298,6 +298,12 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one_and_continues_its_le
     # the SASRec the curve is built on, by the fingerprint examples/evaluate.py records on every row
     assert json.loads(curve.read_text())["cf_backbone_weights"] == weights_fingerprint(straight.aligner.cf_backbone)
     assert all({"hit@1", "swapped_hit@1", "item_token_rms", "text_token_rms"} <= point.keys() for point in points)
+    # every user's figures, plain and swapped, so that runs on the same validation users pair up
+    for point in points:
+        plain, swapped = point["per_user"], point["swapped_per_user"]
+        assert plain["user_id"] == swapped["user_id"] and len(plain["hit@1"]) == point["num_users"] == 4
+        assert sum(plain["hit@1"]) / 4 == pytest.approx(point["hit@1"])
+        assert sum(swapped["hit@1"]) / 4 == pytest.approx(point["swapped_hit@1"])
 
     interrupted, tokenizer = opt_tester.build(ranking_loss_weight=1.0)
     resumed_curve = tmp_path / "resumed" / "curve.json"

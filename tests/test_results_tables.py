@@ -109,3 +109,41 @@ def test_a_variant_is_paired_with_the_references_scored_on_its_cf_backbone(table
     # a curve on a SASRec never scored on its validation users: no projection, not another machine's SASRec
     write(tmp_path / "curve-elsewhere.json", {"points": [], "cf_backbone_weights": "cccc"})
     assert tables.curve_reference(tmp_path, tmp_path / "curve-elsewhere.json") is None
+
+
+def test_the_ablation_table_pairs_each_run_with_the_run_with_every_option(tables, tmp_path):
+    users = [1, 2, 3, 4]
+
+    def point(samples: int, hits: list[int], **extra) -> dict:
+        figures = {"hit@1": sum(hits) / len(hits), "hit@1_cold": 0.5, "hit@1_warm": 0.5, "num_users": len(hits)}
+        return {"samples": samples, **figures, "per_user": {"user_id": users, "hit@1": hits}, **extra}
+
+    base = "ranking+text-conditioned-items"
+    curves = {
+        base: [point(200, [1, 1, 1, 0], **{"swapped_hit@1": 0.25})],
+        f"{base}+random-init": [point(200, [0, 1, 0, 0])],
+        f"{base}+raw-inputs": [point(100, [1, 1, 1, 1]), point(500, [1, 1, 1, 1])],  # ends at other samples
+        "ranking+user-token-first": [point(200, [1, 1, 1, 1])],  # another variant, never run with every option
+    }
+    for name, points in curves.items():
+        write(tmp_path / f"curve-ablation-{name}.json", {"points": points})
+    table = tables.ablation_table(tmp_path)
+    titles = [index for index, line in enumerate(table) if line.startswith(f"{tmp_path.name}: ")]
+    first, second = table[titles[0] : titles[1]], table[titles[1] :]
+    assert (
+        first[0].startswith(f"{tmp_path.name}: ranking with one option taken away")
+        and "4 validation users" in first[0]
+    )
+    assert "| user-token-first | 200 | 1.000 |" in first[4] and "not paired: no run of ranking with" in first[4]
+    assert second[0].startswith(f"{tmp_path.name}: {base} with one option taken away")
+    lines = second[4:]
+    assert [line.split(" | ")[0].lstrip("| ") for line in lines if line] == [
+        "nothing (every option)",
+        "random-init",
+        "raw-inputs",
+    ]
+    assert "| 0.750 | 0.2500 |" in lines[0]
+    # users 1 and 3 lose their hit: -0.5, with the paired standard error of [-1, 0, -1, 0]
+    assert lines[1].endswith(f"| -0.500 ± {math.sqrt(1 / 3) / 2:.3f} (4 users) |")
+    assert "not paired: the run with every option ends at 200 samples" in lines[2]
+    assert tables.ablation_table(tmp_path / "nothing-here") == []

@@ -4,7 +4,7 @@
   are (`soft_token_statistics`); they are added to Trainer's log entry, so they land in the training JSON.
 - At scheduled numbers of training samples: validation Hit@1/NDCG@10 and the **swap test**, the same users scored
   with the candidates' soft tokens swapped among them. A model that reads its item tokens drops; one that ignores
-  them scores alike. The points form the learning curve, kept in Trainer's state (so a resumed run continues it) and
+  them scores alike. Each point keeps every user's figures, so runs on the same users pair up. The points form the learning curve, kept in Trainer's state (so a resumed run continues it) and
   written to a JSON file after each point (so a figure survives an interrupted run).
 """
 
@@ -60,23 +60,24 @@ def soft_token_statistics(model, item_ids: torch.LongTensor, cf_input_ids=None, 
     return statistics
 
 
-def swap_test(model, tokenizer, dataset, split: str, max_users: int | None, batch_size: int = 1) -> dict:
+def swap_test(
+    model, tokenizer, dataset, split: str, max_users: int | None, batch_size: int = 1, per_user: bool = False
+) -> dict:
     """Hit@1 and NDCG@10 of ``split`` as the model answers, and Hit@1 with the candidates' soft tokens swapped among
-    them (`allmrec_hf.decoding.swap_candidate_tokens`): ``swap_drop`` is how much the item tokens decide."""
+    them (`allmrec_hf.decoding.swap_candidate_tokens`): ``swap_drop`` is how much the item tokens decide. With
+    ``per_user``, each user's figures of both (``per_user``, ``swapped_per_user``), so that two runs scored on the
+    same users can be compared pair by pair (results/tables.py's ablation table)."""
     normalization = model.config.score_normalization or "mean"
-    options = {"normalization": normalization, "batch_size": batch_size, "max_users": max_users}
+    options = {"normalization": normalization, "batch_size": batch_size, "max_users": max_users, "per_user": per_user}
     plain = evaluate_scoring(model, tokenizer, dataset, split, **options)
-    results = {
-        "hit@1": plain["hit@1"],
-        "ndcg@10": plain["ndcg@10"],
-        "hit@1_cold": plain["hit@1_cold"],
-        "hit@1_warm": plain["hit@1_warm"],
-        "num_users": plain["num_users"],
-    }
+    kept = ("hit@1", "ndcg@10", "hit@1_cold", "hit@1_warm", "num_users", "per_user")
+    results = {key: plain[key] for key in kept if key in plain}
     if model.config.item_tokens:
         swapped = evaluate_scoring(model, tokenizer, dataset, split, swap_soft_tokens=True, **options)
         results["swapped_hit@1"] = swapped["hit@1"]
         results["swap_drop"] = plain["hit@1"] - swapped["hit@1"]
+        if per_user:
+            results["swapped_per_user"] = swapped["per_user"]
     return results
 
 
@@ -122,12 +123,13 @@ class LearningCurveCallback(TrainerCallback):
         seen = state.global_step * self.samples_per_step(args)
         started = time.perf_counter()
         was_training = self.model.training
-        results = swap_test(self.model, self.tokenizer, self.dataset, "validation", self.users)
+        results = swap_test(self.model, self.tokenizer, self.dataset, "validation", self.users, per_user=True)
         self.model.train(was_training)
         point = {"samples": seen, "step": state.global_step, **results, **self.statistics()}
         point["seconds"] = round(time.perf_counter() - started, 1)
         state.log_history.append({CURVE_KEY: point, "step": state.global_step})
-        logger.info("learning curve at %d samples: %s", seen, point)
+        summary = {key: value for key, value in point.items() if not key.endswith("per_user")}
+        logger.info("learning curve at %d samples: %s", seen, summary)
         if self.output_file and state.is_world_process_zero:
             curve = {
                 "points": self.points(state),
