@@ -12,7 +12,7 @@ from .prompts import PROMPT_DOMAINS, SoftTokenLayout
 
 ITEM_EMBEDDINGS = ("joint", "text", "cf", "random", "none")
 LLM_DTYPES = ("auto", "float32", "float16", "bfloat16")
-DISTILLATION_TEACHERS = ("joint", "text")  # the stage-1 scorers the LLM can be distilled from
+DISTILLATION_TEACHERS = ("joint", "text", "both")  # the stage-1 scorers the LLM can be distilled from
 ITEM_TOKEN_CONDITIONING = ("none", "user", "user+text")
 QUANTIZATIONS = (None, "8bit", "4bit")
 SCORE_NORMALIZATIONS = ("sum", "mean")
@@ -162,8 +162,11 @@ class ALLMRecConfig(LLMPromptConfig):
             candidates' answers in one tree-masked pass (see `score_answers`).
         ranking_temperature / distillation_temperature (`float`, *optional*, defaults to 1.0): See above.
         distillation_teacher (`str`, *optional*, defaults to `"joint"`): The stage-1 scorer distilled: ``joint``
-            (``x_u · f_I^dec(e_i)``, CF-side item embeddings) or ``text`` (the same on the text path's ``q_i``,
-            which ranks cold items better: README, stage 1's tables).
+            (``x_u · f_I^dec(e_i)``, CF-side item embeddings), ``text`` (the same on the text path's ``q_i``,
+            which ranks cold items better: README, stage 1's tables) or ``both``: the two paths' candidate
+            log-softmaxes mixed, ``w · joint + (1 - w) · text`` renormalised (a product of the two experts, as
+            benches/bench_stage1_fusion.py scores it), ``w`` = ``distillation_joint_weight``.
+        distillation_joint_weight (`float`, *optional*, defaults to 0.5): ``w`` of the ``both`` teacher, in [0, 1].
         user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
         kwargs: The fields of `LLMPromptConfig`.
     """
@@ -192,6 +195,7 @@ class ALLMRecConfig(LLMPromptConfig):
         ranking_temperature: float = 1.0,
         distillation_temperature: float = 1.0,
         distillation_teacher: str = "joint",
+        distillation_joint_weight: float = 0.5,
         user_token_id: int | None = None,
         history_token_id: int | None = None,
         candidate_token_id: int | None = None,
@@ -216,6 +220,8 @@ class ALLMRecConfig(LLMPromptConfig):
             raise ValueError(
                 f"distillation_teacher must be one of {DISTILLATION_TEACHERS}, got {distillation_teacher!r}"
             )
+        if not 0.0 <= distillation_joint_weight <= 1.0:
+            raise ValueError(f"distillation_joint_weight must be in [0, 1], got {distillation_joint_weight}")
         self.aligner_config = sub_config(aligner_config, ALLMRecAlignerConfig)
         self.item_embeddings = item_embeddings
         self.use_user_token = use_user_token
@@ -234,6 +240,7 @@ class ALLMRecConfig(LLMPromptConfig):
         self.ranking_temperature = ranking_temperature
         self.distillation_temperature = distillation_temperature
         self.distillation_teacher = distillation_teacher
+        self.distillation_joint_weight = distillation_joint_weight
         self.user_token_id = user_token_id
         self.history_token_id = history_token_id
         self.candidate_token_id = candidate_token_id

@@ -832,8 +832,8 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
     def ranking_losses(self, mean_log_likelihoods, scores, target_index, soft_token_inputs) -> dict[str, torch.Tensor]:
         """Each row's loss of each objective the config weighs: ``lm`` (the target answer's mean token negative
         log-likelihood: eq. 8 for one row), ``ranking`` (cross-entropy of the target among the candidates' scores)
-        and ``distillation`` (KL divergence from the stage-1 scorer's candidate distribution: the joint or the text
-        path, ``distillation_teacher``)."""
+        and ``distillation`` (KL divergence from the stage-1 scorer's candidate distribution:
+        `teacher_log_probabilities`)."""
         config, weights = self.config, self.loss_weights()
         target_index = target_index.to(scores.device)
         losses = {}
@@ -848,10 +848,26 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
                 raise ValueError("the distillation loss needs the user (cf_input_ids or user_representations)")
             if users.dim() == 1:
                 users = users.expand(len(candidates), -1)
-            teacher = self.aligner.score_candidates(users, candidates, config.distillation_teacher).float()
-            teacher = F.log_softmax(teacher / config.distillation_temperature, dim=-1)
+            teacher = self.teacher_log_probabilities(users, candidates)
             losses["distillation"] = F.kl_div(student, teacher, log_target=True, reduction="none").sum(-1)
         return losses
+
+    def teacher_log_probabilities(self, users: torch.Tensor, candidates: torch.LongTensor) -> torch.Tensor:
+        """The distillation target: the stage-1 scorer's log-softmax over each row's candidates (logits divided by
+        ``distillation_temperature``); for ``both``, the joint and text paths' mixed as ``w · joint + (1 - w) ·
+        text`` and renormalised, so that an item either path ranks high keeps weight (each path alone is weaker on
+        the items the other ranks well: cold ones for the joint path, warm ones for the text path)."""
+        config = self.config
+
+        def path_log_probabilities(path: str) -> torch.Tensor:
+            logits = self.aligner.score_candidates(users, candidates, path).float()
+            return F.log_softmax(logits / config.distillation_temperature, dim=-1)
+
+        if config.distillation_teacher != "both":
+            return path_log_probabilities(config.distillation_teacher)
+        weight = config.distillation_joint_weight
+        mixed = weight * path_log_probabilities("joint") + (1 - weight) * path_log_probabilities("text")
+        return F.log_softmax(mixed, dim=-1)
 
 
 def attach_llm(name_or_path, gguf_file, llm, tokenizer, revision, dtype, quantization, device_map, placeholders=True):

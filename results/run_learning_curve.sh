@@ -16,6 +16,8 @@
 #                         item's popularity no longer tells the target (validation and test keep their stored
 #                         uniform negatives)
 #   text-teacher          distillation from stage 1's text-path scorer (q_i), which ranks cold items better
+#   both-teachers-<w>     distillation from both of stage 1's paths, w · joint + (1 - w) · text over the candidates'
+#                         log-softmaxes (benches/bench_stage1_fusion.py scores that mix and picks w on validation)
 #   user-conditioned-items  F_I also reads x_u ⊙ f_dec(e_i) (beyond the paper): each item token can carry how well the
 #                         item fits the user, which the LLM reads like a word, instead of matching tokens in attention
 #   text-conditioned-items  as user-conditioned-items, and F_I also reads x_u ⊙ f_dec(q_i), the text path's fit
@@ -64,6 +66,7 @@ for part in "${parts[@]}"; do
         ranking) flags=("${ranking[@]}") ;;
         popularity-negatives) flags+=(--negative_popularity_exponent 1) ;;
         text-teacher) flags+=(--distillation_teacher text) ;;
+        both-teachers-*) flags+=(--distillation_teacher both --distillation_joint_weight "${part#both-teachers-}") ;;
         user-conditioned-items) flags+=(--item_token_conditioning user) ;;
         text-conditioned-items) flags+=(--item_token_conditioning user+text) ;;
         user-token-first) flags+=(--user_token_placement first) ;;

@@ -32,10 +32,10 @@ def ranking_batch(tester, model, tokenizer, count=3):
     return tester.batch(model, tokenizer, tester.rows("train", count), with_answers=False, with_candidate_answers=True)
 
 
-@pytest.mark.parametrize("teacher", ["joint", "text"])
+@pytest.mark.parametrize("teacher", ["joint", "text", "both"])
 def test_the_objective_is_the_weighted_sum_of_its_definitions(tester, teacher):
     """Every loss computed by hand from the cached candidate scores and the stage-1 scorer it distils."""
-    model, tokenizer = tester.build(**OBJECTIVE, distillation_teacher=teacher)
+    model, tokenizer = tester.build(**OBJECTIVE, distillation_teacher=teacher, distillation_joint_weight=0.3)
     batch = ranking_batch(tester, model, tokenizer)
     output = model(**batch)
     sums, counts = model.score_answers(
@@ -49,14 +49,16 @@ def test_the_objective_is_the_weighted_sum_of_its_definitions(tester, teacher):
     rows = tester.rows("train", 3)
     assert labels.tolist() == [row["candidates"].index(row["target"]) for row in rows]
     users = model.aligner.cf_backbone.user_representation(batch["cf_input_ids"], batch["user_ids"])
-    scores = model.aligner.score_candidates(users, batch["candidate_item_ids"], teacher)
-    other = model.aligner.score_candidates(
-        users, batch["candidate_item_ids"], {"joint": "text", "text": "joint"}[teacher]
-    )
-    assert not torch.allclose(scores, other)  # the two teachers differ, so the loss below tells which one was read
+    paths = {
+        path: model.aligner.score_candidates(users, batch["candidate_item_ids"], path) for path in ("joint", "text")
+    }
+    # the teachers differ, so the loss below tells which one was read
+    assert not torch.allclose(paths["joint"].softmax(-1), paths["text"].softmax(-1), atol=1e-3)
+    # "both": a product of the two paths' candidate distributions, 0.3 of the joint one, renormalised
+    paths["both"] = 0.3 * paths["joint"].log_softmax(-1) + 0.7 * paths["text"].log_softmax(-1)
     lm = -mean[torch.arange(3), labels]
     ranking = F.cross_entropy(mean, labels, reduction="none")
-    p = scores.softmax(-1)
+    p = paths[teacher].softmax(-1)
     distillation = (p * (p.log() - mean.log_softmax(-1))).sum(-1)
     expected = (0.5 * lm + 1.0 * ranking + 2.0 * distillation).mean()
     torch.testing.assert_close(output.loss, expected, rtol=1e-4, atol=1e-5)
@@ -330,6 +332,7 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one_and_continues_its_le
         ({"ranking_loss_weight": -1.0}, "must be >= 0"),
         ({"ranking_temperature": 0.0}, "temperature"),
         ({"distillation_teacher": "sasrec"}, "distillation_teacher"),
+        ({"distillation_joint_weight": 1.5}, "distillation_joint_weight"),
         ({"item_token_conditioning": "history"}, "item_token_conditioning"),
         ({"item_token_placement": "inside"}, "item_token_placement"),
         ({"user_token_placement": "last"}, "user_token_placement"),

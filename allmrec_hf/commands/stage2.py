@@ -136,9 +136,12 @@ class RecommenderArguments:
     distillation_teacher: str = field(
         default="joint",
         metadata={
-            "help": "The stage-1 scorer distilled (joint: CF-side items; text: q_i).",
+            "help": "The stage-1 scorer distilled (joint: CF-side items; text: q_i; both: the two mixed).",
             "choices": list(DISTILLATION_TEACHERS),
         },
+    )
+    distillation_joint_weight: float = field(
+        default=0.5, metadata={"help": "Weight of the joint path in the 'both' teacher (the text path: 1 - it)."}
     )
     learning_curve_samples: list[int] | None = field(
         default=None,
