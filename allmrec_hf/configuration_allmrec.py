@@ -163,8 +163,8 @@ class ALLMRecConfig(LLMPromptConfig):
         ranking_temperature / distillation_temperature (`float`, *optional*, defaults to 1.0): See above.
         distillation_teacher (`str`, *optional*, defaults to `"joint"`): The stage-1 scorer distilled: ``joint``
             (``x_u · f_I^dec(e_i)``, CF-side item embeddings), ``text`` (the same on the text path's ``q_i``,
-            which ranks cold items better: README, stage 1's tables) or ``both``: the two paths' candidate
-            log-softmaxes mixed, ``w · joint + (1 - w) · text`` renormalised (a product of the two experts, as
+            which ranks cold items better: README, stage 1's tables) or ``both``: the two paths' logits mixed,
+            ``w · joint + (1 - w) · text`` (their softmaxes multiplied as ``p_joint^w · p_text^(1-w)``, as
             benches/bench_stage1_fusion.py scores it), ``w`` = ``distillation_joint_weight``.
         distillation_joint_weight (`float`, *optional*, defaults to 0.5): ``w`` of the ``both`` teacher, in [0, 1].
         user_token_id / history_token_id / candidate_token_id (`int`): Ids of the placeholder tokens.
@@ -230,7 +230,7 @@ class ALLMRecConfig(LLMPromptConfig):
         self.soft_token_scale = soft_token_scale
         self.normalize_soft_tokens = normalize_soft_tokens
         self.standardize_soft_token_inputs = standardize_soft_token_inputs
-        self.item_token_init_text = item_token_init_text
+        self.item_token_init_text = item_token_init_text or None  # "" (a command line's "no words"): none
         self.item_token_conditioning = item_token_conditioning
         self.user_token_placement = user_token_placement
         self.item_token_placement = item_token_placement

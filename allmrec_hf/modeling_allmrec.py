@@ -854,20 +854,17 @@ class ALLMRecForRecommendation(LLMAnsweringMixin, ALLMRecPreTrainedModel):
 
     def teacher_log_probabilities(self, users: torch.Tensor, candidates: torch.LongTensor) -> torch.Tensor:
         """The distillation target: the stage-1 scorer's log-softmax over each row's candidates (logits divided by
-        ``distillation_temperature``); for ``both``, the joint and text paths' mixed as ``w · joint + (1 - w) ·
-        text`` and renormalised, so that an item either path ranks high keeps weight (each path alone is weaker on
-        the items the other ranks well: cold ones for the joint path, warm ones for the text path)."""
+        ``distillation_temperature``). ``both`` scores with ``w · joint + (1 - w) · text`` (``w`` =
+        ``distillation_joint_weight``), which is the two paths' distributions multiplied, ``p_joint^w · p_text^(1-w)``
+        renormalised, as benches/bench_stage1_fusion.py mixes them: an item keeps weight only where neither path
+        rules it out, and each path is weak where the other is strong (cold items for the joint path)."""
         config = self.config
-
-        def path_log_probabilities(path: str) -> torch.Tensor:
-            logits = self.aligner.score_candidates(users, candidates, path).float()
-            return F.log_softmax(logits / config.distillation_temperature, dim=-1)
-
-        if config.distillation_teacher != "both":
-            return path_log_probabilities(config.distillation_teacher)
-        weight = config.distillation_joint_weight
-        mixed = weight * path_log_probabilities("joint") + (1 - weight) * path_log_probabilities("text")
-        return F.log_softmax(mixed, dim=-1)
+        paths = ("joint", "text") if config.distillation_teacher == "both" else (config.distillation_teacher,)
+        logits = {path: self.aligner.score_candidates(users, candidates, path).float() for path in paths}
+        if config.distillation_teacher == "both":
+            weight = config.distillation_joint_weight
+            logits = {"both": weight * logits["joint"] + (1 - weight) * logits["text"]}
+        return F.log_softmax(logits[config.distillation_teacher] / config.distillation_temperature, dim=-1)
 
 
 def attach_llm(name_or_path, gguf_file, llm, tokenizer, revision, dtype, quantization, device_map, placeholders=True):

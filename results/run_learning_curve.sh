@@ -42,7 +42,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?dataset: scientific or beauty}
-variant=${2:?variant: paper or ranking, then optionally +popularity-negatives +text-teacher +user-conditioned-items}
+variant=${2:?variant: paper or ranking, then optionally +<modifier> ... (listed above)}
 RUNS=${RUNS:-runs/real-llm}
 TRAIN_USERS=${TRAIN_USERS:-2000}
 CURVE=${CURVE:-0 200 500 1000 2000}

@@ -255,7 +255,9 @@ def read_row(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def paired_mean(first: dict, second: dict, users: set | None = None, group: str | None = None):
+def paired_mean(
+    first: dict, second: dict, users: set | None = None, group: str | None = None
+) -> tuple[float, float, int] | str:
     """Mean per-user Hit@1 difference of two per-user records (`allmrec_hf.evaluation.per_user_record`) over the
     users both hold (and in ``users``, if given, and whose target is in popularity ``group``, if given, as either
     record holds it): ``(mean, standard error, users)``, or a sentence saying why there is none."""
@@ -302,13 +304,21 @@ ABLATIONS = (
 )
 
 
+def paired_figure(first: dict, second: dict) -> str:
+    """`paired_mean` of two per-user records as a table cell."""
+    result = paired_mean(first, second)
+    return result if isinstance(result, str) else f"{result[0]:+.3f} ± {result[1]:.3f} ({result[2]} users)"
+
+
 def ablation_table(folder: Path) -> list[str]:
     """results/run_soft_token_ablation.sh: a variant trained with every option (curve-ablation-<variant>.json), and
     again with each option taken away alone (curve-ablation-<variant>+<option>.json), at equal samples on the same
-    validation users. One table per variant: each run's last point, and its Hit@1 paired user by user against the
-    run with every option."""
+    validation users. One table per variant: each run's last point, its Hit@1 paired user by user against the run
+    with every option, and its swap drop paired user by user (Hit@1 minus Hit@1 with the soft tokens swapped)."""
     curves = {
-        path.stem.removeprefix(ABLATION_PREFIX): read_row(path) for path in folder.glob(f"{ABLATION_PREFIX}*.json")
+        path.stem.removeprefix(ABLATION_PREFIX): read_row(path)["points"][-1]
+        for path in folder.glob(f"{ABLATION_PREFIX}*.json")
+        if read_row(path)["points"]  # a run stopped before its point
     }
     taken_away: dict[str, dict[str, str]] = {}  # variant -> {option taken away: run}
     for name in curves:
@@ -319,17 +329,19 @@ def ablation_table(folder: Path) -> list[str]:
             taken_away.setdefault(name, {})
     lines = []
     for base, runs in sorted(taken_away.items()):
-        every = curves[base]["points"][-1] if base in curves else None
-        users = (every or curves[next(iter(runs.values()))]["points"][-1])["num_users"]
+        every = curves.get(base)
+        rows = sorted(runs.items())
+        if every is not None:
+            rows.insert(0, ("nothing (every option)", base))
         lines += [
             f"{folder.name}: {base} with one option taken away at a time (results/run_soft_token_ablation.sh), "
-            f"on {users} validation users",
+            f"on {curves[rows[0][1]]['num_users']} validation users",
             "",
-            "| taken away | samples | Hit@1 | swapped | cold | warm | Hit@1 against every option, paired |",
-            "|---|---|---|---|---|---|---|",
+            "| taken away | samples | Hit@1 | swapped | cold | warm | Hit@1 against every option, paired | swap drop, paired |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for option, name in [("nothing (every option)", base)] * (every is not None) + sorted(runs.items()):
-            point = curves[name]["points"][-1]
+        for option, name in rows:
+            point = curves[name]
             if name == base:
                 paired = "–"
             elif every is None:
@@ -339,13 +351,11 @@ def ablation_table(folder: Path) -> list[str]:
             elif "per_user" not in point or "per_user" not in every:
                 paired = "not paired: no per-user record"
             else:
-                result = paired_mean(point["per_user"], every["per_user"])
-                paired = (
-                    result if isinstance(result, str) else f"{result[0]:+.3f} ± {result[1]:.3f} ({result[2]} users)"
-                )
+                paired = paired_figure(point["per_user"], every["per_user"])
+            swap = paired_figure(point["per_user"], point["swapped_per_user"]) if "swapped_per_user" in point else "–"
             lines.append(
                 f"| {option} | {point['samples']} | {point['hit@1']:.3f} | {figure(point, 'swapped_hit@1')} | "
-                f"{figure(point, 'hit@1_cold')} | {figure(point, 'hit@1_warm')} | {paired} |"
+                f"{figure(point, 'hit@1_cold')} | {figure(point, 'hit@1_warm')} | {paired} | {swap} |"
             )
         lines.append("")
     return lines

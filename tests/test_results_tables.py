@@ -4,6 +4,7 @@ and paired differences."""
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -114,15 +115,23 @@ def test_a_variant_is_paired_with_the_references_scored_on_its_cf_backbone(table
 def test_the_ablation_table_pairs_each_run_with_the_run_with_every_option(tables, tmp_path):
     users = [1, 2, 3, 4]
 
-    def point(samples: int, hits: list[int], **extra) -> dict:
+    def point(samples: int, hits: list[int], swapped: list[int] | None = None) -> dict:
         figures = {"hit@1": sum(hits) / len(hits), "hit@1_cold": 0.5, "hit@1_warm": 0.5, "num_users": len(hits)}
-        return {"samples": samples, **figures, "per_user": {"user_id": users, "hit@1": hits}, **extra}
+        records = {"per_user": {"user_id": users, "hit@1": hits}}
+        if swapped is not None:
+            records["swapped_per_user"] = {"user_id": users, "hit@1": swapped}
+            figures["swapped_hit@1"] = sum(swapped) / len(swapped)
+        return {"samples": samples, **figures, **records}
 
     base = "ranking+text-conditioned-items"
     curves = {
-        base: [point(200, [1, 1, 1, 0], **{"swapped_hit@1": 0.25})],
+        base: [point(200, [1, 1, 1, 0], swapped=[0, 0, 1, 0])],
         f"{base}+random-init": [point(200, [0, 1, 0, 0])],
         f"{base}+raw-inputs": [point(100, [1, 1, 1, 1]), point(500, [1, 1, 1, 1])],  # ends at other samples
+        f"{base}+unscaled-tokens": [
+            {key: value for key, value in point(200, [1, 1, 1, 1]).items() if key != "per_user"}
+        ],
+        f"{base}+without-distillation": [],  # stopped before its point
         "ranking+user-token-first": [point(200, [1, 1, 1, 1])],  # another variant, never run with every option
     }
     for name, points in curves.items():
@@ -136,14 +145,28 @@ def test_the_ablation_table_pairs_each_run_with_the_run_with_every_option(tables
     )
     assert "| user-token-first | 200 | 1.000 |" in first[4] and "not paired: no run of ranking with" in first[4]
     assert second[0].startswith(f"{tmp_path.name}: {base} with one option taken away")
-    lines = second[4:]
-    assert [line.split(" | ")[0].lstrip("| ") for line in lines if line] == [
+    lines = [line for line in second[4:] if line]
+    assert [line.split(" | ")[0].lstrip("| ") for line in lines] == [
         "nothing (every option)",
         "random-init",
         "raw-inputs",
+        "unscaled-tokens",
     ]
-    assert "| 0.750 | 0.2500 |" in lines[0]
-    # users 1 and 3 lose their hit: -0.5, with the paired standard error of [-1, 0, -1, 0]
-    assert lines[1].endswith(f"| -0.500 ± {math.sqrt(1 / 3) / 2:.3f} (4 users) |")
+    # every option: Hit@1 0.75, swapped 0.25; users 1 and 2 lose their hit when swapped: drop +0.5 ± 0.289
+    assert "| 0.750 | 0.2500 |" in lines[0] and lines[0].endswith(f"| +0.500 ± {math.sqrt(1 / 3) / 2:.3f} (4 users) |")
+    # random init: users 1 and 3 lose their hit, -0.5 with the paired standard error of [-1, 0, -1, 0]; no swap run
+    assert lines[1].endswith(f"| -0.500 ± {math.sqrt(1 / 3) / 2:.3f} (4 users) | – |")
     assert "not paired: the run with every option ends at 200 samples" in lines[2]
+    assert "not paired: no per-user record" in lines[3]  # a curve from before points kept them
     assert tables.ablation_table(tmp_path / "nothing-here") == []
+
+
+def test_the_ablation_script_takes_away_exactly_the_options_tables_knows(tables):
+    """results/run_soft_token_ablation.sh's default list, results/run_learning_curve.sh's modifiers and
+    tables.ABLATIONS name the same options: a name that drifts would show an ablation as a variant of its own."""
+    results = TABLES.parent
+    script = (results / "run_soft_token_ablation.sh").read_text()
+    removed = re.search(r"REMOVED=\$\{REMOVED:-([^}]*)\}", script).group(1).split()
+    modifiers = re.findall(r"^\s+([a-z-]+)\) flags\+=", (results / "run_learning_curve.sh").read_text(), re.MULTILINE)
+    assert removed[0] == "none" and removed[1:] == list(tables.ABLATIONS)
+    assert set(removed[1:]) <= set(modifiers)

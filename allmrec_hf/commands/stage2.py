@@ -129,7 +129,9 @@ class RecommenderArguments:
     )
     distillation_loss_weight: float = field(
         default=0.0,
-        metadata={"help": "Weight of the KL divergence from the stage-1 joint scorer's candidate softmax."},
+        metadata={
+            "help": "Weight of the KL divergence from a stage-1 scorer's candidate softmax (--distillation_teacher)."
+        },
     )
     ranking_temperature: float = field(default=1.0, metadata={"help": "Divides the LLM's candidate scores."})
     distillation_temperature: float = field(default=1.0, metadata={"help": "Divides the stage-1 scorer's logits."})

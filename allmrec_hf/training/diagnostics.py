@@ -4,8 +4,9 @@
   are (`soft_token_statistics`); they are added to Trainer's log entry, so they land in the training JSON.
 - At scheduled numbers of training samples: validation Hit@1/NDCG@10 and the **swap test**, the same users scored
   with the candidates' soft tokens swapped among them. A model that reads its item tokens drops; one that ignores
-  them scores alike. Each point keeps every user's figures, so runs on the same users pair up. The points form the learning curve, kept in Trainer's state (so a resumed run continues it) and
-  written to a JSON file after each point (so a figure survives an interrupted run).
+  them scores alike. Each point keeps every user's figures, so runs on the same users pair up. The points form the
+  learning curve, kept in Trainer's state (so a resumed run continues it) and written to a JSON file after each
+  point (so a figure survives an interrupted run).
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def swap_test(
     normalization = model.config.score_normalization or "mean"
     options = {"normalization": normalization, "batch_size": batch_size, "max_users": max_users, "per_user": per_user}
     plain = evaluate_scoring(model, tokenizer, dataset, split, **options)
-    kept = ("hit@1", "ndcg@10", "hit@1_cold", "hit@1_warm", "num_users", "per_user")
-    results = {key: plain[key] for key in kept if key in plain}
+    results = {key: plain[key] for key in ("hit@1", "ndcg@10", "hit@1_cold", "hit@1_warm", "num_users")}
+    if per_user:
+        results["per_user"] = plain["per_user"]
     if model.config.item_tokens:
         swapped = evaluate_scoring(model, tokenizer, dataset, split, swap_soft_tokens=True, **options)
         results["swapped_hit@1"] = swapped["hit@1"]
