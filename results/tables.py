@@ -11,6 +11,8 @@ import json
 import math
 from pathlib import Path
 
+from allmrec_hf.llm_reference import PACKAGED_LLMS
+
 
 HERE = Path(__file__).parent
 # (row file, label, key prefix): stage 1's JSON holds the joint scorer (no prefix) and the text path ("text_").
@@ -32,17 +34,39 @@ TRAINED = ("tallrec", "mlp_llm", "allmrec")
 # Baselines trained on a larger budget than the first rows' 200 samples (run_real_llm.sh with TRAIN_USERS=N, the
 # budget of a variant): <method>-<N>samples.json.
 BASELINE_LABELS = {"tallrec": "TALLRec (LoRA)", "mlp_llm": "MLP-LLM"}
+# Rows of an LLM other than SmolLM2 (run_real_llm.sh with LLM=<name>) carry its name: llm_only-gemma-3-270m.json,
+# tallrec-500samples-gemma-3-270m.json, ...
+OTHER_LLMS = tuple(name for name in PACKAGED_LLMS if name != "smollm2-135m-instruct")
+
+
+def without_llm(stem: str) -> str:
+    for llm in OTHER_LLMS:
+        stem = stem.removesuffix(f"-{llm}")
+    return stem
 
 
 def budget_rows(folder: Path) -> list[tuple[str, str, str]]:
     rows = []
     for method, label in BASELINE_LABELS.items():
         budgets = sorted(
-            int(path.stem.removeprefix(f"{method}-").removesuffix("samples"))
-            for path in folder.glob(f"{method}-*samples.json")
+            {
+                int(budget.removeprefix(f"{method}-").removesuffix("samples"))
+                for budget in map(without_llm, (path.stem for path in folder.glob(f"{method}-*samples*.json")))
+                if budget.endswith("samples")
+            }
         )
         rows += [(f"{method}-{budget}samples", f"{label}, {budget} samples", "") for budget in budgets]
     return rows
+
+
+def other_llm_rows(folder: Path, rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The rows among ``rows`` that another LLM also has in ``folder``, under their tagged names."""
+    return [
+        (f"{row}-{llm}", f"{label}, {llm}", prefix)
+        for row, label, prefix in rows
+        for llm in OTHER_LLMS
+        if (folder / f"{row}-{llm}.json").exists()
+    ]
 
 
 def variant_rows(folder: Path) -> list[tuple[str, str, str]]:
@@ -51,8 +75,8 @@ def variant_rows(folder: Path) -> list[tuple[str, str, str]]:
         folder.glob(f"{VARIANT_PREFIX}*.json"), key=lambda path: (path.stem.removesuffix("-swap"), path.stem)
     ):
         variant = path.stem.removeprefix(VARIANT_PREFIX)
-        if path.stem.endswith(("-training", "-200users", "-200users-swap")):
-            continue
+        if path.stem.endswith(("-training", "-200users", "-200users-swap")) or variant in OTHER_LLMS:
+            continue  # allmrec-<llm>: run_real_llm.sh's paper row for another LLM (other_llm_rows)
         # -swap: soft tokens swapped; -sbert: the same model reading the text path's q_i (evaluate.py
         # --item_embedding_path text, the paper's "A-LLMRec (SBERT)").
         base = variant.removesuffix("-swap").removesuffix("-sbert")
@@ -74,7 +98,8 @@ def scoring_table(folder: Path) -> list[str]:
         "| model | Hit@1 (± s.e.) | Hit@1 cold | Hit@1 warm | NDCG@10 | score normalisation | users | s/user |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row, label, prefix in ROWS + tuple(budget_rows(folder)) + tuple(variant_rows(folder)):
+    rows = [*ROWS, *budget_rows(folder)]
+    for row, label, prefix in rows + other_llm_rows(folder, rows) + variant_rows(folder):
         path = folder / f"{row}.json"
         if not path.exists():
             continue
@@ -399,8 +424,10 @@ def main() -> None:
             and "validation" not in path.stem
             and "fusion" not in path.stem
         ]
-        baselines = ("llm_only", "tallrec", *(budget for budget, _, _ in budget_rows(folder)), "sasrec", *retrained)
-        for row in ["allmrec", *variants]:
+        trained = ["llm_only", "tallrec", *(row for row, _, _ in budget_rows(folder))]
+        tagged = [row for row, _, _ in other_llm_rows(folder, [(row, "", "") for row in ["allmrec", *trained]])]
+        baselines = (*trained, *(row for row in tagged if not row.startswith("allmrec-")), "sasrec", *retrained)
+        for row in ["allmrec", *(row for row in tagged if row.startswith("allmrec-")), *variants]:
             own = built_on(folder, folder / f"{row}.json", ["sasrec", "stage1", *retrained])
             if own:
                 print(f"{row} shares its CF backbone (SASRec weights) with: {', '.join(own)}\n")

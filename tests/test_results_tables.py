@@ -170,3 +170,28 @@ def test_the_ablation_script_takes_away_exactly_the_options_tables_knows(tables)
     modifiers = re.findall(r"^\s+([a-z-]+)\) flags\+=", (results / "run_learning_curve.sh").read_text(), re.MULTILINE)
     assert removed[0] == "none" and removed[1:] == list(tables.ABLATIONS)
     assert set(removed[1:]) <= set(modifiers)
+
+
+def test_another_llms_rows_sit_beside_smollm2s_and_are_paired(tables, tmp_path):
+    """run_real_llm.sh names another LLM's rows <row>-<llm> (LLM=gemma-3-270m): tables.py renders them with the
+    LLM in the label, finds their training budgets, and does not mistake allmrec-<llm> for a variant."""
+    users = {"user_id": [1, 2], "hit@1": [1, 0]}
+    for name in (
+        "sasrec",
+        "llm_only",
+        "llm_only-gemma-3-270m",
+        "tallrec-500samples-gemma-3-270m",
+        "allmrec-gemma-3-270m",
+    ):
+        write(tmp_path / f"{name}.json", {"hit@1": 0.5, "num_users": 2, "per_user": users})
+    assert tables.budget_rows(tmp_path) == [("tallrec-500samples", "TALLRec (LoRA), 500 samples", "")]
+    rows = [*tables.ROWS, *tables.budget_rows(tmp_path)]
+    assert tables.other_llm_rows(tmp_path, rows) == [
+        ("llm_only-gemma-3-270m", "LLM-Only, gemma-3-270m", ""),
+        ("allmrec-gemma-3-270m", "A-LLMRec, gemma-3-270m", ""),
+        ("tallrec-500samples-gemma-3-270m", "TALLRec (LoRA), 500 samples, gemma-3-270m", ""),
+    ]
+    assert tables.variant_rows(tmp_path) == []
+    table = "\n".join(tables.scoring_table(tmp_path))
+    assert "| LLM-Only, gemma-3-270m | 0.5000" in table
+    assert "| TALLRec (LoRA), 500 samples, gemma-3-270m | 0.5000" in table
