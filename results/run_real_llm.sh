@@ -64,6 +64,10 @@ train() {  # name method [row: run folder and training JSON name, the method by 
 }
 
 CONFIGS="scientific:hub_configs/scientific_2018.json:128 beauty:hub_configs/beauty_2014.json:64"
+# Rows of an LLM other than the default carry its name (llm_only-gemma-3-270m, ...), so that they sit beside the
+# SmolLM2 rows instead of being skipped as already present; SASRec and stage 1 use no LLM and keep one row.
+LLM_TAG=""
+[ "$LLM" = smollm2-135m-instruct ] || LLM_TAG=-$(basename "$LLM" .gguf)
 
 step() {  # step name config text_length
     local step=$1 name=$2 config=$3 text_length=$4
@@ -73,26 +77,29 @@ step() {  # step name config text_length
             evaluate "$name" "$RUNS/$name/sasrec" sasrec
             evaluate "$name" "$RUNS/$name/stage1" stage1 ;;
         allmrec)
-            train "$name" allmrec
-            evaluate "$name" "$RUNS/$name/allmrec" allmrec --decoding score
+            train "$name" allmrec "allmrec$LLM_TAG"
+            evaluate "$name" "$RUNS/$name/allmrec$LLM_TAG" "allmrec$LLM_TAG" --decoding score
             if [ "$name" = scientific ]; then
-                evaluate "$name" "$RUNS/$name/allmrec" allmrec_sbert --decoding score --item_embedding_path text
+                evaluate "$name" "$RUNS/$name/allmrec$LLM_TAG" "allmrec_sbert$LLM_TAG" --decoding score \
+                    --item_embedding_path text
             fi ;;
         llm_only)
-            train "$name" llm_only
-            evaluate "$name" "$RUNS/$name/llm_only" llm_only --decoding score ;;
+            train "$name" llm_only "llm_only$LLM_TAG"
+            evaluate "$name" "$RUNS/$name/llm_only$LLM_TAG" "llm_only$LLM_TAG" --decoding score ;;
         baselines)
             # The README's first rows trained on 200 samples; a larger $TRAIN_USERS (the budget of a
             # run_learning_curve.sh variant) gets its own run folder and row, <method>-<N>samples.
             for method in $BASELINES; do
                 local row=$method
                 [ "$TRAIN_USERS" = 200 ] || row=$method-${TRAIN_USERS}samples
+                row=$row$LLM_TAG
                 train "$name" "$method" "$row"
                 evaluate "$name" "$RUNS/$name/$row" "$row" --decoding score
             done ;;
         generate)
             if [ "$name" = scientific ]; then
-                evaluate "$name" "$RUNS/$name/allmrec" allmrec_generate --decoding generate --keep_predictions true
+                evaluate "$name" "$RUNS/$name/allmrec$LLM_TAG" "allmrec_generate$LLM_TAG" --decoding generate \
+                    --keep_predictions true
             fi ;;
         *) echo "usage: $0 {prepare|allmrec|llm_only|baselines|generate}..." >&2; exit 2 ;;
     esac
