@@ -424,10 +424,9 @@ def main() -> None:
             and "validation" not in path.stem
             and "fusion" not in path.stem
         ]
-        trained = ["llm_only", "tallrec", *(row for row, _, _ in budget_rows(folder))]
-        tagged = [row for row, _, _ in other_llm_rows(folder, [(row, "", "") for row in ["allmrec", *trained]])]
-        baselines = (*trained, *(row for row in tagged if not row.startswith("allmrec-")), "sasrec", *retrained)
-        for row in ["allmrec", *(row for row in tagged if row.startswith("allmrec-")), *variants]:
+        trained = [("llm_only", "", ""), ("tallrec", "", ""), *budget_rows(folder)]
+        baselines = [row for row, _, _ in trained + other_llm_rows(folder, trained)] + ["sasrec", *retrained]
+        for row in ["allmrec", *(row for row, _, _ in other_llm_rows(folder, [("allmrec", "", "")])), *variants]:
             own = built_on(folder, folder / f"{row}.json", ["sasrec", "stage1", *retrained])
             if own:
                 print(f"{row} shares its CF backbone (SASRec weights) with: {', '.join(own)}\n")

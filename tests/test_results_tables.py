@@ -172,7 +172,7 @@ def test_the_ablation_script_takes_away_exactly_the_options_tables_knows(tables)
     assert set(removed[1:]) <= set(modifiers)
 
 
-def test_another_llms_rows_sit_beside_smollm2s_and_are_paired(tables, tmp_path):
+def test_another_llms_rows_sit_beside_smollm2s(tables, tmp_path):
     """run_real_llm.sh names another LLM's rows <row>-<llm> (LLM=gemma-3-270m): tables.py renders them with the
     LLM in the label, finds their training budgets, and does not mistake allmrec-<llm> for a variant."""
     users = {"user_id": [1, 2], "hit@1": [1, 0]}
