@@ -35,12 +35,29 @@ TRAINED = ("tallrec", "mlp_llm", "allmrec")
 # budget of a variant): <method>-<N>samples.json.
 BASELINE_LABELS = {"tallrec": "TALLRec (LoRA)", "mlp_llm": "MLP-LLM"}
 # Rows of an LLM other than SmolLM2 (run_real_llm.sh with LLM=<name>) carry its name: llm_only-gemma-3-270m.json,
-# tallrec-500samples-gemma-3-270m.json, ...
-OTHER_LLMS = tuple(name for name in PACKAGED_LLMS if name != "smollm2-135m-instruct")
+# tallrec-500samples-gemma-3-270m.json, allmrec-opt-6.7b.json (LLM=facebook/opt-6.7b), ... Variants of
+# run_learning_curve.sh always start with one of VARIANT_STARTS (it refuses any other), so allmrec-<name> is told apart.
+OTHER_PACKAGED_LLMS = tuple(name for name in PACKAGED_LLMS if name != "smollm2-135m-instruct")
+VARIANT_STARTS = ("paper", "ranking")
+NOT_LLM_NAMES = ("training", "200users", "swap")  # endings of logs and of earlier draws, not an LLM's name
 
 
-def without_llm(stem: str) -> str:
-    for llm in OTHER_LLMS:
+def llm_names(folder: Path) -> tuple[str, ...]:
+    """The LLMs other than SmolLM2 that may have rows in ``folder``: the packaged ones and any other found as the
+    tag of a row run_real_llm.sh writes (<row>-<name>.json, <method>-<N>samples-<name>.json)."""
+    names = set(OTHER_PACKAGED_LLMS)
+    for method in TRAINED + ("llm_only",):
+        for path in folder.glob(f"{method}-*.json"):
+            name = path.stem.removeprefix(f"{method}-")
+            if name.partition("-")[0].endswith("samples"):
+                name = name.partition("-")[2]
+            if name and not name.startswith(VARIANT_STARTS) and not name.endswith(NOT_LLM_NAMES):
+                names.add(name)
+    return tuple(sorted(names))
+
+
+def without_llm(folder: Path, stem: str) -> str:
+    for llm in llm_names(folder):
         stem = stem.removesuffix(f"-{llm}")
     return stem
 
@@ -51,7 +68,10 @@ def budget_rows(folder: Path) -> list[tuple[str, str, str]]:
         budgets = sorted(
             {
                 int(budget.removeprefix(f"{method}-").removesuffix("samples"))
-                for budget in map(without_llm, (path.stem for path in folder.glob(f"{method}-*samples*.json")))
+                for budget in map(
+                    functools.partial(without_llm, folder),
+                    (path.stem for path in folder.glob(f"{method}-*samples*.json")),
+                )
                 if budget.endswith("samples")
             }
         )
@@ -64,7 +84,7 @@ def other_llm_rows(folder: Path, rows: list[tuple[str, str, str]]) -> list[tuple
     return [
         (f"{row}-{llm}", f"{label}, {llm}", prefix)
         for row, label, prefix in rows
-        for llm in OTHER_LLMS
+        for llm in llm_names(folder)
         if (folder / f"{row}-{llm}.json").exists()
     ]
 
@@ -75,7 +95,7 @@ def variant_rows(folder: Path) -> list[tuple[str, str, str]]:
         folder.glob(f"{VARIANT_PREFIX}*.json"), key=lambda path: (path.stem.removesuffix("-swap"), path.stem)
     ):
         variant = path.stem.removeprefix(VARIANT_PREFIX)
-        if path.stem.endswith(("-training", "-200users", "-200users-swap")) or variant in OTHER_LLMS:
+        if path.stem.endswith(("-training", "-200users", "-200users-swap")) or not variant.startswith(VARIANT_STARTS):
             continue  # allmrec-<llm>: run_real_llm.sh's paper row for another LLM (other_llm_rows)
         # -swap: soft tokens swapped; -sbert: the same model reading the text path's q_i (evaluate.py
         # --item_embedding_path text, the paper's "A-LLMRec (SBERT)").

@@ -195,3 +195,34 @@ def test_another_llms_rows_sit_beside_smollm2s(tables, tmp_path):
     table = "\n".join(tables.scoring_table(tmp_path))
     assert "| LLM-Only, gemma-3-270m | 0.5000" in table
     assert "| TALLRec (LoRA), 500 samples, gemma-3-270m | 0.5000" in table
+
+
+def test_an_llm_outside_the_package_is_found_by_its_rows_tag(tables, tmp_path):
+    """LLM=facebook/opt-6.7b (the paper's LLM, on a GPU) tags its rows -opt-6.7b: tables.py finds that name in the
+    rows themselves, and does not read logs, earlier draws or variants as an LLM's name."""
+    users = {"user_id": [1, 2], "hit@1": [1, 0]}
+    for name in (
+        "sasrec",
+        "llm_only",
+        "llm_only-training",
+        "llm_only-opt-6.7b",
+        "allmrec-opt-6.7b",
+        "mlp_llm-500samples-opt-6.7b",
+        "tallrec-500samples",
+        "tallrec-500samples-training",
+        "allmrec-ranking+raw-inputs-swap",
+        "allmrec-paper-200users",
+    ):
+        write(tmp_path / f"{name}.json", {"hit@1": 0.5, "num_users": 2, "per_user": users})
+    assert "opt-6.7b" in tables.llm_names(tmp_path)
+    assert not {"training", "500samples", "ranking+raw-inputs-swap", "paper-200users"} & set(
+        tables.llm_names(tmp_path)
+    )
+    rows = [*tables.ROWS, *tables.budget_rows(tmp_path)]
+    assert [row for row, _, _ in tables.budget_rows(tmp_path)] == ["tallrec-500samples", "mlp_llm-500samples"]
+    assert [row for row, _, _ in tables.other_llm_rows(tmp_path, rows)] == [
+        "llm_only-opt-6.7b",
+        "allmrec-opt-6.7b",
+        "mlp_llm-500samples-opt-6.7b",
+    ]
+    assert [row for row, _, _ in tables.variant_rows(tmp_path)] == ["allmrec-ranking+raw-inputs-swap"]
