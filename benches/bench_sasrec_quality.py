@@ -9,7 +9,8 @@ cold and on warm targets and NDCG@10 (test split, the stored 1 + 19 candidates),
 to the reference, whether it meets issue 14's bar (mean >= the reference's mean - 1 std, overall and cold), and every
 run's figures. ``--output_json`` also writes it after every finished run; rerunning with the same file skips the
 (dataset, variant, seed) runs it already holds, and so do the files of ``--merge_json`` (say, from processes that ran
-other seeds side by side), whose runs join the result.
+other seeds side by side), whose runs join the result. A reference-loop run saves its state every 10 epochs under ``--checkpoint_dir``
+(runs/benches/sasrec_quality by default) and the same command, run again, goes on from there.
 
 How ours differs from the reference loop (benches/reference_sasrec.py, after SASRec.pytorch's main.py and utils.py,
 which the A-LLMRec reference's pre_train/sasrec copies), and the variant that reverts each difference:
@@ -60,6 +61,7 @@ through `evaluate_backbone` on the same stored test candidates. Seeds seed every
 
 import itertools
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -89,7 +91,13 @@ from common import (  # noqa: E402
     spread,
     training_arguments,
 )
-from reference_sasrec import ReferenceLayoutSASRec, reference_initialization, train_epoch  # noqa: E402
+from reference_sasrec import (  # noqa: E402
+    ReferenceLayoutSASRec,
+    load_training_state,
+    reference_initialization,
+    save_training_state,
+    train_epoch,
+)
 
 
 METRICS = ("hit@1", "hit@1_cold", "hit@1_warm", "ndcg@10")
@@ -111,6 +119,9 @@ VARIANTS = {
     "last_epoch": LAST_EPOCH,
     "reference_settings": RANDOM_BATCHES + ATTEND_PADDING + LAST_EPOCH,
 }
+# The reference loop's runs (200 epochs, 50-wide batches: over 16 min on Scientific here, longer on Beauty) save their
+# state this often, under --checkpoint_dir (by default in runs/, which git ignores), so a sitting's end loses little.
+CHECKPOINT_EVERY = 10
 
 
 def train_ours(dataset_name: str, prepared_dir: str, seed: int, flags, max_epochs) -> dict:
@@ -120,8 +131,10 @@ def train_ours(dataset_name: str, prepared_dir: str, seed: int, flags, max_epoch
     return {name: results[name] for name in (*METRICS, "epochs", "best_epoch", "train_seconds")}
 
 
-def train_reference(dataset_name: str, prepared_dir: str, seed: int, max_epochs) -> dict:
-    """The reference loop with our hyper-parameters and epoch budget, keeping the last epoch as SASRec.pytorch does."""
+def train_reference(dataset_name: str, prepared_dir: str, seed: int, max_epochs, checkpoint: Path) -> dict:
+    """The reference loop with our hyper-parameters and epoch budget, keeping the last epoch as SASRec.pytorch does.
+    Its state is saved in ``checkpoint`` every CHECKPOINT_EVERY epochs and a run finds it there again: a killed run
+    goes on from its last save to the same weights an unbroken one reaches."""
     args, training_args = training_arguments(dataset_name, prepared_dir, seed, [], max_epochs)
     dataset = PreparedDataset.load(prepared_dir)
     options = json.loads(args.config_overrides or "{}")
@@ -153,13 +166,21 @@ def train_reference(dataset_name: str, prepared_dir: str, seed: int, max_epochs)
     user_train = dict(enumerate(training_sequences(dataset.splits["train"])))
     sampler = np.random.default_rng(seed)
     epochs = int(training_args.num_train_epochs)
+    done, seconds_before = 0, 0.0
+    if (checkpoint / "state.json").exists():
+        done, seconds_before = load_training_state(checkpoint, model, optimizer, sampler)
+        print(f"[sasrec_quality] {dataset_name} reference seed {seed}: resumed after epoch {done}", file=sys.stderr)
     started = time.perf_counter()
-    for _ in range(epochs):
+    for epoch in range(done + 1, epochs + 1):
         train_epoch(
             model, optimizer, sampler, user_train, dataset.num_items, training_args.per_device_train_batch_size,
             config.max_sequence_length,
         )  # fmt: skip
-    seconds = time.perf_counter() - started
+        if epoch % CHECKPOINT_EVERY == 0 and epoch < epochs:
+            save_training_state(
+                checkpoint, model, optimizer, sampler, epoch, seconds_before + time.perf_counter() - started
+            )
+    seconds = seconds_before + time.perf_counter() - started
     converted = SASRecModel(config)
     converted.load_state_dict(reference_to_sasrec_state_dict(model.state_dict()), strict=True)
     results = evaluate_backbone(converted, dataset, "test")
@@ -203,6 +224,11 @@ def main():
         default=[],
         help="Earlier outputs (e.g. of processes run side by side) whose runs count.",
     )
+    parser.add_argument(
+        "--checkpoint_dir",
+        default=str(Path(__file__).resolve().parents[1] / "runs" / "benches" / "sasrec_quality"),
+        help="Where the reference loop's unfinished runs keep their state (one folder per dataset, seed and budget).",
+    )
     args = parse_benchmark_arguments(parser)
     result = {
         "benchmark": "sasrec_quality",
@@ -227,8 +253,11 @@ def main():
             if dataset_name not in prepared:
                 prepared[dataset_name] = prepare_shared_dataset(dataset_name, Path(folder))
             flags = VARIANTS[variant]
+            checkpoint = Path(args.checkpoint_dir) / f"{dataset_name}-seed{seed}-epochs{args.max_epochs or 'default'}"
             if flags is None:
-                runs[str(seed)] = train_reference(dataset_name, prepared[dataset_name], seed, args.max_epochs)
+                runs[str(seed)] = train_reference(
+                    dataset_name, prepared[dataset_name], seed, args.max_epochs, checkpoint
+                )
             else:
                 runs[str(seed)] = train_ours(dataset_name, prepared[dataset_name], seed, flags, args.max_epochs)
             print(
@@ -236,6 +265,7 @@ def main():
                 file=sys.stderr,
             )
             record()
+            shutil.rmtree(checkpoint, ignore_errors=True)  # the run is in the JSON now
     record()
     return result
 
