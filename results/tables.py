@@ -427,8 +427,43 @@ def records_groups(path: Path) -> bool:
     return "target_group" in read_row(path).get("per_user", {})
 
 
+SEEDED_METRICS = (("hit@1", "Hit@1"), ("hit@1_cold", "cold"), ("hit@1_warm", "warm"), ("ndcg@10", "NDCG@10"))
+
+
+def seeds_table(path: Path) -> list[str]:
+    """benches/bench_sasrec_quality.py's summary: per dataset and variant, mean ± standard deviation over seeds, the
+    gap to the reference loop and issue 14's bar (mean >= the reference's mean - 1 std, overall and cold)."""
+    header = " | ".join(label for _, label in SEEDED_METRICS)
+    lines = [
+        f"| dataset | variant | seeds | {header} | epochs | Hit@1 − reference | cold − reference | meets the bar |",
+        "|---|---|---|" + "---|" * len(SEEDED_METRICS) + "---|---|---|---|",
+    ]
+    for dataset, variants in read_row(path)["summary"].items():
+        for variant, row in variants.items():
+            figures = " | ".join(
+                f"{row[key]['mean']:.3f}" + (f" ± {row[key]['std']:.3f}" if row[key]["std"] is not None else "")
+                for key, _ in SEEDED_METRICS
+            )
+            gap = row.get("minus_reference", {})
+            gaps = " | ".join(f"{gap[key]:+.3f}" if key in gap else "–" for key in ("hit@1", "hit@1_cold"))
+            bar = row.get("meets_bar")
+            verdict = (
+                "–"
+                if bar is None
+                else ("yes" if all(bar.values()) else f"no ({', '.join(k for k, v in bar.items() if not v)})")
+            )
+            lines.append(
+                f"| {dataset} | {variant} | {row['hit@1']['seeds']} | {figures} | {row['epochs']['mean']:.0f} | {gaps} | {verdict} |"
+            )
+    return lines
+
+
 def main() -> None:
     rows = {row for row, _, _ in ROWS}
+    seeded = HERE / "benches" / "sasrec_quality.json"
+    if seeded.exists():
+        print(f"### SASRec over seeds ({seeded.relative_to(HERE)})\n")
+        print("\n".join(seeds_table(seeded)) + "\n")
     for folder in sorted(path for path in HERE.iterdir() if any((path / f"{row}.json").exists() for row in rows)):
         print(f"### {folder.name}\n")
         print("\n".join(scoring_table(folder)) + "\n")

@@ -226,3 +226,29 @@ def test_an_llm_outside_the_package_is_found_by_its_rows_tag(tables, tmp_path):
         "mlp_llm-500samples-opt-6.7b",
     ]
     assert [row for row, _, _ in tables.variant_rows(tmp_path)] == ["allmrec-ranking+raw-inputs-swap"]
+
+
+def test_seeds_table_renders_the_sasrec_bench_summary_with_its_bar(tables, tmp_path):
+    def row(mean, std, **extra):
+        figures = {
+            key: {"mean": mean, "std": std, "seeds": 3} for key in ("hit@1", "hit@1_cold", "hit@1_warm", "ndcg@10")
+        }
+        return {**figures, "epochs": {"mean": 150.0, "std": 10.0, "seeds": 3}, **extra}
+
+    summary = {
+        "amazon_beauty_2014": {
+            "ours": row(
+                0.35,
+                0.002,
+                minus_reference={"hit@1": 0.01, "hit@1_cold": -0.02},
+                meets_bar={"hit@1": True, "hit@1_cold": False},
+            ),
+            "reference": row(0.34, 0.004),
+        }
+    }
+    path = write(tmp_path / "sasrec_quality.json", {"summary": summary})
+    lines = tables.seeds_table(path)
+    assert lines[2].startswith("| amazon_beauty_2014 | ours | 3 | 0.350 ± 0.002 |")
+    assert lines[2].endswith("| 150 | +0.010 | -0.020 | no (hit@1_cold) |")
+    assert lines[3].endswith("| 150 | – | – | – |")
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
