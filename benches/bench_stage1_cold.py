@@ -23,11 +23,14 @@ path's cold Hit@1, SASRec's cold Hit@1 and their ratio (each seed's own ratio), 
 every scorer's overall Hit@1; every run's figures and flags. ``--output_json`` also writes it after every run;
 rerunning with the same file skips the (dataset, setting, seed) runs it holds with the same flags. SASRec is trained
 again for a seed with settings left: seeded, it gives the same weights on the same machine, and every run records
-their fingerprint (``sasrec_weights``) to show it.
+their fingerprint (``sasrec_weights``) to show it. A seed's SASRec is kept under ``--work_dir`` (runs/, which git
+ignores) until its settings have all run, so an interrupted benchmark neither trains it twice nor loses its partial
+training (it resumes from its checkpoints).
 """
 
 import itertools
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -119,6 +122,12 @@ def summarize(runs: dict, settings: list[str], seeds: list[int]) -> dict:
 def main():
     parser = seeded_arguments(__doc__, "settings", SETTINGS)
     parser.add_argument("--cf_epochs", type=int, default=None, help="SASRec's epoch budget (default: the config's).")
+    parser.add_argument(
+        "--work_dir",
+        default=str(Path(__file__).resolve().parents[1] / "runs" / "benches" / "stage1_cold"),
+        help="Where each seed's SASRec trains (resuming from its checkpoints after an interruption) and stays until "
+        "every setting of that seed has run.",
+    )
     args = parse_benchmark_arguments(parser)
     result = {"benchmark": "stage1_cold", "cf_epochs": args.cf_epochs, "threads": args.threads, "runs": {}}
     if args.output_json and Path(args.output_json).exists():
@@ -141,8 +150,11 @@ def main():
             prepared = Path(folder) / dataset_name
             if not prepared.exists():
                 prepare_shared_dataset(dataset_name, Path(folder))
-            cf_dir = str(Path(folder) / f"{dataset_name}-sasrec-{seed}")
-            run_backbone_training(*training_arguments(dataset_name, str(prepared), seed, [], args.cf_epochs, cf_dir))
+            cf_dir = str(Path(args.work_dir) / f"{dataset_name}-sasrec-seed{seed}-epochs{args.cf_epochs or 'default'}")
+            if not (Path(cf_dir) / "config.json").exists():  # kept from an interrupted run of this seed's settings
+                run_backbone_training(
+                    *training_arguments(dataset_name, str(prepared), seed, [], args.cf_epochs, cf_dir)
+                )
             # Seeded, SASRec gives the same weights again on this machine: the fingerprint shows whether it did.
             sasrec_weights = weights_fingerprint(AutoModel.from_pretrained(cf_dir))
             for setting in left:
@@ -151,6 +163,7 @@ def main():
                 runs.setdefault(setting, {})[str(seed)] = run
                 print(f"[stage1_cold] {dataset_name} {setting} seed {seed}: {json.dumps(run)}", file=sys.stderr)
                 record()
+            shutil.rmtree(cf_dir, ignore_errors=True)  # every setting of this seed is in the JSON now
     record()
     return result
 
