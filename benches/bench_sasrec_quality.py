@@ -81,6 +81,7 @@ from allmrec_hf.training.cf import evaluate_backbone
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
+    BENCH_RUNS,
     finished_by_seed,
     finished_runs,
     parse_benchmark_arguments,
@@ -226,7 +227,7 @@ def main():
     )
     parser.add_argument(
         "--checkpoint_dir",
-        default=str(Path(__file__).resolve().parents[1] / "runs" / "benches" / "sasrec_quality"),
+        default=str(BENCH_RUNS / "sasrec_quality"),
         help="Where the reference loop's unfinished runs keep their state (one folder per dataset, seed and budget).",
     )
     args = parse_benchmark_arguments(parser)

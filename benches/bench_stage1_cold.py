@@ -46,6 +46,7 @@ from allmrec_hf.utils import weights_fingerprint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
+    BENCH_RUNS,
     CONFIG_OF_DATASET,
     HUB_CONFIGS,
     finished_by_seed,
@@ -124,7 +125,7 @@ def main():
     parser.add_argument("--cf_epochs", type=int, default=None, help="SASRec's epoch budget (default: the config's).")
     parser.add_argument(
         "--work_dir",
-        default=str(Path(__file__).resolve().parents[1] / "runs" / "benches" / "stage1_cold"),
+        default=str(BENCH_RUNS / "stage1_cold"),
         help="Where each seed's SASRec trains (resuming from its checkpoints after an interruption) and stays until "
         "every setting of that seed has run.",
     )

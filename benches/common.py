@@ -19,6 +19,8 @@ from allmrec_hf.utils import provenance, read_json, write_json_atomic
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HUB_CONFIGS = Path(__file__).resolve().parents[1] / "hub_configs"
+# Where long benchmarks keep what lets an interrupted run go on (git ignores runs/).
+BENCH_RUNS = Path(__file__).resolve().parents[1] / "runs" / "benches"
 # The shared datasets that benchmarks over seeds train on, with the hub config that prepares and trains each.
 CONFIG_OF_DATASET = {"amazon_beauty_2014": "beauty_2014.json", "amazon_scientific_2018": "scientific_2018.json"}
 
