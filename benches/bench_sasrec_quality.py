@@ -9,8 +9,8 @@ cold and on warm targets and NDCG@10 (test split, the stored 1 + 19 candidates),
 to the reference, whether it meets issue 14's bar (mean >= the reference's mean - 1 std, overall and cold), and every
 run's figures. ``--output_json`` also writes it after every finished run; rerunning with the same file skips the
 (dataset, variant, seed) runs it already holds, and so do the files of ``--merge_json`` (say, from processes that ran
-other seeds side by side), whose runs join the result. A reference-loop run saves its state every 10 epochs under ``--checkpoint_dir``
-(runs/benches/sasrec_quality by default) and the same command, run again, goes on from there.
+other seeds side by side), whose runs join the result. A reference-loop run saves its state every 10 epochs under
+``--checkpoint_dir`` (runs/benches/sasrec_quality by default) and the same command, run again, goes on from there.
 
 How ours differs from the reference loop (benches/reference_sasrec.py, after SASRec.pytorch's main.py and utils.py,
 which the A-LLMRec reference's pre_train/sasrec copies), and the variant that reverts each difference:
