@@ -446,14 +446,11 @@ def seeds_table(path: Path) -> list[str]:
             )
             gap = row.get("minus_reference", {})
             gaps = " | ".join(f"{gap[key]:+.3f}" if key in gap else "–" for key in ("hit@1", "hit@1_cold"))
-            bar = row.get("meets_bar")
-            verdict = (
-                "–"
-                if bar is None
-                else ("yes" if all(bar.values()) else f"no ({', '.join(k for k, v in bar.items() if not v)})")
-            )
+            failed = [name for name, met in row.get("meets_bar", {}).items() if not met]
+            verdict = "–" if "meets_bar" not in row else f"no ({', '.join(failed)})" if failed else "yes"
+            epochs = f"{row['epochs']['mean']:.0f}"
             lines.append(
-                f"| {dataset} | {variant} | {row['hit@1']['seeds']} | {figures} | {row['epochs']['mean']:.0f} | {gaps} | {verdict} |"
+                f"| {dataset} | {variant} | {row['hit@1']['seeds']} | {figures} | {epochs} | {gaps} | {verdict} |"
             )
     return lines
 
