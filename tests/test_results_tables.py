@@ -26,6 +26,14 @@ def write(path: Path, payload: dict) -> Path:
     return path
 
 
+def write_rows(folder: Path, *names: str) -> None:
+    """Rows of two users (one hit) under ``names``: enough for tables.py to find, label and render them."""
+    for name in names:
+        write(
+            folder / f"{name}.json", {"hit@1": 0.5, "num_users": 2, "per_user": {"user_id": [1, 2], "hit@1": [1, 0]}}
+        )
+
+
 def test_log_linear_fit_recovers_a_trend_in_log_samples(tables):
     samples = [200, 500, 1000, 2000]
     intercept, slope = tables.log_linear_fit(samples, [0.1 + 0.05 * math.log(count) for count in samples])
@@ -175,15 +183,14 @@ def test_the_ablation_script_takes_away_exactly_the_options_tables_knows(tables)
 def test_another_llms_rows_sit_beside_smollm2s(tables, tmp_path):
     """run_real_llm.sh names another LLM's rows <row>-<llm> (LLM=gemma-3-270m): tables.py renders them with the
     LLM in the label, finds their training budgets, and does not mistake allmrec-<llm> for a variant."""
-    users = {"user_id": [1, 2], "hit@1": [1, 0]}
-    for name in (
+    write_rows(
+        tmp_path,
         "sasrec",
         "llm_only",
         "llm_only-gemma-3-270m",
         "tallrec-500samples-gemma-3-270m",
         "allmrec-gemma-3-270m",
-    ):
-        write(tmp_path / f"{name}.json", {"hit@1": 0.5, "num_users": 2, "per_user": users})
+    )
     assert tables.budget_rows(tmp_path) == [("tallrec-500samples", "TALLRec (LoRA), 500 samples", "")]
     rows = [*tables.ROWS, *tables.budget_rows(tmp_path)]
     assert tables.other_llm_rows(tmp_path, rows) == [
@@ -200,8 +207,8 @@ def test_another_llms_rows_sit_beside_smollm2s(tables, tmp_path):
 def test_an_llm_outside_the_package_is_found_by_its_rows_tag(tables, tmp_path):
     """LLM=facebook/opt-6.7b (the paper's LLM, on a GPU) tags its rows -opt-6.7b: tables.py finds that name in the
     rows themselves, and does not read logs, earlier draws or variants as an LLM's name."""
-    users = {"user_id": [1, 2], "hit@1": [1, 0]}
-    for name in (
+    write_rows(
+        tmp_path,
         "sasrec",
         "llm_only",
         "llm_only-training",
@@ -212,8 +219,7 @@ def test_an_llm_outside_the_package_is_found_by_its_rows_tag(tables, tmp_path):
         "tallrec-500samples-training",
         "allmrec-ranking+raw-inputs-swap",
         "allmrec-paper-200users",
-    ):
-        write(tmp_path / f"{name}.json", {"hit@1": 0.5, "num_users": 2, "per_user": users})
+    )
     assert "opt-6.7b" in tables.llm_names(tmp_path)
     assert not {"training", "500samples", "ranking+raw-inputs-swap", "paper-200users"} & set(
         tables.llm_names(tmp_path)
