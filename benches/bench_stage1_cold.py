@@ -21,11 +21,11 @@ Every setting departs from ``rows`` in one thing:
 Prints one JSON object: per dataset and setting the mean and sample standard deviation over seeds of the text
 path's cold Hit@1, SASRec's cold Hit@1 and their ratio (each seed's own ratio), the joint scorer's cold Hit@1 and
 every scorer's overall Hit@1; every run's figures and flags. ``--output_json`` also writes it after every run;
-rerunning with the same file skips the (dataset, setting, seed) runs it holds with the same flags. SASRec is trained
-again for a seed with settings left: seeded, it gives the same weights on the same machine, and every run records
-their fingerprint (``sasrec_weights``) to show it. A seed's SASRec is kept under ``--work_dir`` (runs/, which git
-ignores) until its settings have all run, so an interrupted benchmark neither trains it twice nor loses its partial
-training (it resumes from its checkpoints).
+rerunning with the same file skips the (dataset, setting, seed) runs it holds with the same flags. A seed's SASRec
+is kept under ``--work_dir`` (runs/, which git ignores) until its settings have all run, so an interrupted benchmark
+neither trains it twice nor loses its partial training (it resumes from its checkpoints); on a machine without it, it
+is trained again: seeded, it gives the same weights on the same machine, and every run records their fingerprint
+(``sasrec_weights``) to show it.
 """
 
 import itertools
@@ -151,15 +151,15 @@ def main():
             prepared = Path(folder) / dataset_name
             if not prepared.exists():
                 prepare_shared_dataset(dataset_name, Path(folder))
-            cf_dir = str(Path(args.work_dir) / f"{dataset_name}-sasrec-seed{seed}-epochs{args.cf_epochs or 'default'}")
-            if not (Path(cf_dir) / "config.json").exists():  # kept from an interrupted run of this seed's settings
+            cf_dir = Path(args.work_dir) / f"{dataset_name}-sasrec-seed{seed}-epochs{args.cf_epochs or 'default'}"
+            if not (cf_dir / "config.json").exists():  # kept from an interrupted run of this seed's settings
                 run_backbone_training(
-                    *training_arguments(dataset_name, str(prepared), seed, [], args.cf_epochs, cf_dir)
+                    *training_arguments(dataset_name, str(prepared), seed, [], args.cf_epochs, str(cf_dir))
                 )
             # Seeded, SASRec gives the same weights again on this machine: the fingerprint shows whether it did.
             sasrec_weights = weights_fingerprint(AutoModel.from_pretrained(cf_dir))
             for setting in left:
-                run = train_stage1(dataset_name, str(prepared), cf_dir, seed, setting)
+                run = train_stage1(dataset_name, str(prepared), str(cf_dir), seed, setting)
                 run["sasrec_weights"] = sasrec_weights
                 runs.setdefault(setting, {})[str(seed)] = run
                 print(f"[stage1_cold] {dataset_name} {setting} seed {seed}: {json.dumps(run)}", file=sys.stderr)

@@ -56,22 +56,20 @@ def llm_names(folder: Path) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def without_llm(folder: Path, stem: str) -> str:
-    for llm in llm_names(folder):
+def without_llm(stem: str, names: tuple[str, ...]) -> str:
+    for llm in names:
         stem = stem.removesuffix(f"-{llm}")
     return stem
 
 
 def budget_rows(folder: Path) -> list[tuple[str, str, str]]:
+    names = llm_names(folder)
     rows = []
     for method, label in BASELINE_LABELS.items():
         budgets = sorted(
             {
                 int(budget.removeprefix(f"{method}-").removesuffix("samples"))
-                for budget in map(
-                    functools.partial(without_llm, folder),
-                    (path.stem for path in folder.glob(f"{method}-*samples*.json")),
-                )
+                for budget in (without_llm(path.stem, names) for path in folder.glob(f"{method}-*samples*.json"))
                 if budget.endswith("samples")
             }
         )
@@ -81,10 +79,11 @@ def budget_rows(folder: Path) -> list[tuple[str, str, str]]:
 
 def other_llm_rows(folder: Path, rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """The rows among ``rows`` that another LLM also has in ``folder``, under their tagged names."""
+    names = llm_names(folder)
     return [
         (f"{row}-{llm}", f"{label}, {llm}", prefix)
         for row, label, prefix in rows
-        for llm in llm_names(folder)
+        for llm in names
         if (folder / f"{row}-{llm}.json").exists()
     ]
 
