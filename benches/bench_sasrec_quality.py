@@ -120,7 +120,7 @@ VARIANTS = {
     "last_epoch": LAST_EPOCH,
     "reference_settings": RANDOM_BATCHES + ATTEND_PADDING + LAST_EPOCH,
 }
-# The reference loop's runs (200 epochs, 50-wide batches: 58 min on Beauty here, seed 0) save their
+# The reference loop's runs (200 epochs, 50-wide batches: 58-60 min on Beauty, 21 on Scientific here) save their
 # state this often, under --checkpoint_dir (by default in runs/, which git ignores), so a sitting's end loses little.
 CHECKPOINT_EVERY = 10
 
