@@ -2,8 +2,9 @@
 
 Training rows are built once as tensors (left-padded input windows and next-item positives); the collator stacks
 them and draws one seeded negative per position outside the user's training sequence, as SASRec does. Validation
-scores the stored validation candidates every epoch; early stopping and ``load_best_model_at_end`` keep the best
-checkpoint by ``metric_for_best_model`` (NDCG@10; any validation metric, e.g. ``hit@1``).
+scores the stored validation candidates every epoch; ``load_best_model_at_end`` keeps the best checkpoint by
+``metric_for_best_model`` (NDCG@10; any validation metric, e.g. ``hit@1``), over the whole budget unless
+``early_stopping_patience`` is set.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def backbone_training_rows(split, max_length: int, num_items: int) -> tuple[Tens
 
 @dataclass
 class CFTrainingArguments(StageTrainingArguments):
-    """`TrainingArguments` with the SASRec reference defaults: Adam (lr 1e-3, betas 0.9/0.98), batch 128, up to 200
-    epochs, constant learning rate, no gradient clipping, validation every epoch, best checkpoint by NDCG@10."""
+    """`TrainingArguments` with the SASRec reference defaults: Adam (lr 1e-3, betas 0.9/0.98), batch 128, 200 epochs,
+    constant learning rate, no gradient clipping, validation every epoch, best checkpoint by NDCG@10."""
 
     num_train_epochs: float = field(default=200.0)
     learning_rate: float = field(default=1e-3)
