@@ -79,6 +79,7 @@ from allmrec_hf.commands.cf import run_backbone_training
 from allmrec_hf.data import PreparedDataset
 from allmrec_hf.data.negatives import training_sequences
 from allmrec_hf.training.cf import evaluate_backbone
+from allmrec_hf.utils import provenance
 
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -238,6 +239,7 @@ def main():
         "benchmark": "sasrec_quality",
         "max_epochs": args.max_epochs,
         "threads": args.threads,
+        "provenance": provenance(),  # at the start: the code this command loaded
         "variant_flags": VARIANTS,  # null: the reference loop
         "runs": {},
     }

@@ -41,7 +41,7 @@ from allmrec_hf.commands.cf import run_backbone_training
 from allmrec_hf.commands.cli import parse_script_arguments
 from allmrec_hf.commands.stage1 import AlignerArguments, run_stage1
 from allmrec_hf.training.stage1 import AlignerTrainingArguments
-from allmrec_hf.utils import weights_fingerprint
+from allmrec_hf.utils import provenance, weights_fingerprint
 
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -131,6 +131,7 @@ def main():
     )
     args = parse_benchmark_arguments(parser)
     result = {"benchmark": "stage1_cold", "cf_epochs": args.cf_epochs, "threads": args.threads, "runs": {}}
+    result["provenance"] = provenance()  # at the start: the code this command loaded
     if args.output_json and Path(args.output_json).exists():
         result["runs"] = finished_runs([args.output_json], {"cf_epochs": args.cf_epochs})
 

@@ -106,10 +106,11 @@ def finished_by_seed(by_variant: dict, variants: list[str], seeds: list[int]) ->
 
 
 def record_progress(result: dict, summary: dict, output_json: str | None) -> None:
-    """Attach the summary and provenance to a seeded benchmark's result and write it (atomically) after each run, so
-    that an interrupted benchmark resumes from its file."""
+    """Attach the summary to a seeded benchmark's result and write it (atomically) after each run, so that an
+    interrupted benchmark resumes from its file. The provenance is the one the result was given when the command
+    started (the code it loaded then, not the working tree at this write), or else this moment's."""
     result["summary"] = summary
-    result["provenance"] = provenance()
+    result.setdefault("provenance", provenance())
     if output_json:
         write_json_atomic(output_json, result)
 
