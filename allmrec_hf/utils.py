@@ -119,7 +119,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
 
 def provenance() -> dict:
     """Where a result comes from: the command, this package's commit (and whether its code differed from it), the
-    library versions and the thread count, so a figure under ``results/`` can be traced and reproduced."""
+    library versions, the thread count and the CPU, so a figure under ``results/`` can be traced and reproduced."""
     import torch
     import transformers
 
@@ -141,7 +141,22 @@ def provenance() -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
+        # The same seed gives other weights on another CPU (its kernels round differently): name the machine.
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+
+
+def cpu_model(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str | None:
+    """The processor's model name (Linux's /proc/cpuinfo), or None where it cannot be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
 
 
 def weights_fingerprint(module) -> str:

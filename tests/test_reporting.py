@@ -5,12 +5,14 @@ import logging
 import warnings
 
 import pytest
+import torch
 from transformers import HfArgumentParser
 
 from allmrec_hf import SASRecConfig, SASRecModel
 from allmrec_hf.commands.stage2 import RecommenderArguments
 from allmrec_hf.training.cf import CFTrainingArguments, build_backbone_trainer
 from allmrec_hf.training.stage2 import RecommenderTrainingArguments
+from allmrec_hf.utils import cpu_model, provenance
 
 
 def test_training_prints_nothing_and_logs_its_figures(sample_dataset, tmp_path, capsys, caplog):
@@ -38,3 +40,14 @@ def test_help_shows_the_scripts_own_arguments_before_the_training_arguments(caps
     assert headings[:3] == ["options:", "stage 2 (LLM alignment):", "training (transformers.TrainingArguments):"]
     assert "--stage1_model" in sections[1] and "--learning_rate" in sections[2]
     assert "--learning_rate" not in sections[1]
+
+
+def test_provenance_names_the_cpu_its_figures_were_computed_on(tmp_path):
+    # The same seed trains other weights on another CPU, so a committed figure must say which one computed it.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: avx2\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 7B13"
+    assert cpu_model(tmp_path / "missing") is None
+    recorded = provenance()
+    assert recorded["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert recorded["cpu"] == cpu_model()
