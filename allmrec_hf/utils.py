@@ -141,7 +141,7 @@ def provenance() -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
-        # The same seed gives other weights on another CPU (its kernels round differently): name the machine.
+        # The same seed can give other weights on another CPU (its kernels may round differently): name the machine.
         "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }

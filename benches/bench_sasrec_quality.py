@@ -111,6 +111,7 @@ BAR_METRICS = ("hit@1", "hit@1_cold")
 RANDOM_BATCHES = ["--train_sampling_strategy", "random"]
 ATTEND_PADDING = ["--config_overrides", '{"mask_padding_keys": false}']
 EARLY_STOPPING = ["--early_stopping_patience", "20"]  # the default until issue 20
+SELECT_HIT_AT_1 = ["--metric_for_best_model", "hit@1"]
 LAST_EPOCH = ["--load_best_model_at_end", "false", "--eval_strategy", "no", "--save_strategy", "no"]
 # Each variant is examples/train_cf.py's flags on top of the dataset's hub config; None is the reference loop.
 VARIANTS = {
@@ -118,9 +119,9 @@ VARIANTS = {
     "reference": None,
     "random_batches": RANDOM_BATCHES,
     "attend_padding": ATTEND_PADDING,
-    "select_hit@1": ["--metric_for_best_model", "hit@1"],
+    "select_hit@1": SELECT_HIT_AT_1,
     "early_stopping": EARLY_STOPPING,
-    "early_stopping_select_hit@1": EARLY_STOPPING + ["--metric_for_best_model", "hit@1"],
+    "early_stopping_select_hit@1": EARLY_STOPPING + SELECT_HIT_AT_1,
     "last_epoch": LAST_EPOCH,
     "reference_settings": RANDOM_BATCHES + ATTEND_PADDING + LAST_EPOCH,
 }

@@ -130,8 +130,13 @@ def main():
         "every setting of that seed has run.",
     )
     args = parse_benchmark_arguments(parser)
-    result = {"benchmark": "stage1_cold", "cf_epochs": args.cf_epochs, "threads": args.threads, "runs": {}}
-    result["provenance"] = provenance()  # at the start: the code this command loaded
+    result = {
+        "benchmark": "stage1_cold",
+        "cf_epochs": args.cf_epochs,
+        "threads": args.threads,
+        "provenance": provenance(),  # at the start: the code this command loaded
+        "runs": {},
+    }
     if args.output_json and Path(args.output_json).exists():
         result["runs"] = finished_runs([args.output_json], {"cf_epochs": args.cf_epochs})
 
